@@ -1,0 +1,13 @@
+"""Shared code of the superposition course: the toy model, its data, training, metrics and plots.
+
+Lessons import from here instead of copying code; each function's docstring names the lesson
+that introduces it.
+"""
+
+from utils import metrics, plots
+from utils.data import sparse_features
+from utils.device import default_device, make_generator
+from utils.model import ToyModel
+from utils.training import evaluate_loss, train
+
+__all__ = ["ToyModel", "train", "evaluate_loss", "sparse_features", "default_device", "make_generator", "metrics", "plots"]
