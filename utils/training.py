@@ -53,6 +53,6 @@ def train(
 
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, batch_size: int = 65_536, seed: int = 12345) -> torch.Tensor:
-    """Per-instance loss on one large fixed batch: (n_instances,). Picks the best of several seeds."""
+    """Per-instance loss on one large batch drawn with a fixed seed: (n_instances,)."""
     x = model.generate_batch(batch_size, make_generator(seed, next(model.parameters()).device))
     return model.loss(x, model(x)).cpu()

@@ -1,0 +1,80 @@
+"""Per-student feedback: the graded notebook as HTML, with scores, and without the hidden tests.
+
+The autograded notebook in the workspace holds the hidden tests (nbgrader restores them before
+running), so it is never handed out as is: hidden regions are cut from the source, tracebacks are
+cut to their last line (a traceback quotes the hidden line that failed), rich outputs are reduced
+to text and images, and the HTML is sanitised so that script a student put in a cell cannot run
+in the browser of whoever opens the feedback.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+
+HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[^\n]*\n?", re.DOTALL | re.MULTILINE)
+SAFE_MIME = ("text/plain", "image/png")
+
+
+def without_hidden_tests(source: str) -> str:
+    return HIDDEN.sub("# (hidden tests run here; they decide the grade)\n", source)
+
+
+def safe_outputs(outputs: list) -> list:
+    """Outputs reduced to what is safe and cannot reveal hidden tests."""
+    kept = []
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "stream":
+            kept.append(out)
+        elif kind == "error":
+            kept.append(nbformat.v4.new_output("error", ename=out.get("ename", "Error"), evalue=out.get("evalue", ""),
+                                               traceback=[f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]))
+        elif kind in ("display_data", "execute_result"):
+            data = {k: v for k, v in out.get("data", {}).items() if k in SAFE_MIME}
+            if data:
+                kept.append(nbformat.v4.new_output("display_data", data=data))
+    return kept
+
+
+def score_note(grade_id: str, scores: dict) -> str | None:
+    if grade_id not in scores:
+        return None
+    score, max_score, cell_type = scores[grade_id]
+    if cell_type == "markdown":
+        return f"**Written answer ({max_score:g} points): graded by your instructor.**"
+    mark = "✔" if score == max_score else "✘"
+    return f"**{mark} {score:g} / {max_score:g} points** for the cell below."
+
+
+def feedback_notebook(nb: nbformat.NotebookNode, scores: dict, title: str) -> nbformat.NotebookNode:
+    cells = [nbformat.v4.new_markdown_cell(title)]
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        note = score_note(grade_id, scores)
+        if note:
+            cells.append(nbformat.v4.new_markdown_cell(note))
+        if cell.cell_type == "code":
+            cell.source = without_hidden_tests(cell.source)
+            cell.outputs = safe_outputs(cell.get("outputs", []))
+        cell.pop("attachments", None)
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def write(autograded: Path, scores: dict, row, folder: Path) -> Path:
+    """Write folder/<lesson>.html for one graded submission; returns its path."""
+    nb = nbformat.read(autograded, as_version=4)
+    title = (f"# Feedback: {row.lesson}, {row.student_id}\n\nAutomatic score: **{row.score:g} / {row.max_score:g}**"
+             + (f"; written answers ({row.manual_max:g} points) are graded by your instructor." if row.manual_max else ".")
+             + "\n\nVisible checks give instant feedback in the notebook; the hidden tests, which decide the grade, "
+               "are not shown.")
+    html, _ = HTMLExporter(sanitize_html=True).from_notebook_node(feedback_notebook(nb, scores, title))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{row.lesson}.html"
+    path.write_text(html)
+    return path

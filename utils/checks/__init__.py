@@ -1,0 +1,80 @@
+"""Visible checks: instant feedback inside the lesson notebooks.
+
+A check receives what the learner wrote (a function, a model, a number), runs it on small seeded
+inputs and compares with a reference, in this order: shape, then cheap invariants that catch known
+mistakes, then values. A failure raises CheckFailed with a message naming the likely
+misconception; success prints one line. Checks never say "all tests passed": hidden tests, run by
+the grader, decide the grade.
+
+One module per lesson: utils.checks.lesson01, utils.checks.lesson02, ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import torch
+
+
+class CheckFailed(AssertionError):
+    """A visible check found a mistake; the message says what is probably misunderstood."""
+
+
+def fail(message: str) -> NoReturn:
+    raise CheckFailed(message)
+
+
+def passed(message: str) -> None:
+    print(f"✔ visible checks passed: {message}. (Hidden tests decide the grade.)")
+
+
+def call_learner(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call the learner's function, turning 'not written yet' into a clear message."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        fail(f"{getattr(fn, '__name__', 'this function')} is not implemented yet: replace "
+             "`raise NotImplementedError()` with your code.")
+
+
+def as_tensor(value: Any, what: str) -> torch.Tensor:
+    """The learner's result as a float tensor, or a message saying what type was expected."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().float().cpu()
+    try:
+        return torch.as_tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError):
+        fail(f"{what} should be a torch.Tensor (or something convertible to one), got {type(value).__name__}.")
+
+
+def expect_shape(value: torch.Tensor, shape: tuple[int, ...], what: str, hint: str = "") -> None:
+    if tuple(value.shape) != tuple(shape):
+        fail(f"{what} has shape {tuple(value.shape)}, expected {tuple(shape)}. {hint}".rstrip())
+
+
+def close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+    return a.shape == b.shape and torch.allclose(a.float(), b.float(), atol=atol, rtol=rtol)
+
+
+Plain = dict[str, Any]
+"""What a probe returns: a dict of str -> tensor, float, int, bool, str or lists of them. No models, no
+functions, no figures: plain data is what a sandboxed grader can send back as JSON and judge outside."""
+
+
+def run_check(
+    probe: Callable[[Any, int], Plain],
+    judge: Callable[[Plain, int], str],
+    learner_object: Any,
+    seed: int = 0,
+) -> None:
+    """Run a visible check: probe the learner's object on seeded inputs, judge the plain result.
+
+    Every exercise's check is split in two so that grading can be trusted later:
+      probe(learner_object, seed) -> Plain   calls the learner's code on inputs built from `seed` and
+                                             returns only plain data;
+      judge(data, seed) -> str               rebuilds the same inputs and the reference from `seed`,
+                                             raises CheckFailed naming the misconception, or returns
+                                             the one-line success message.
+    """
+    passed(judge(probe(learner_object, seed), seed))
