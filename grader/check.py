@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.lessons import COURSE, NOTEBOOKS, SOLUTIONS, lessons, source_notebook, student_notebook
+from grader.lessons import course, lessons, notebooks_dir, solutions_dir, source_notebook, student_notebook
 from grader.release import student_version
 
 
@@ -18,24 +18,24 @@ def notebooks_with_outputs(paths: list[Path]) -> list[str]:
         try:
             cells = json.loads(path.read_text())["cells"]
         except (ValueError, KeyError, TypeError):
-            dirty.append(f"{path.relative_to(COURSE)} (not a valid notebook)")
+            dirty.append(f"{path.relative_to(course())} (not a valid notebook)")
             continue
         if any(c.get("cell_type") == "code" and (c.get("outputs") or c.get("execution_count")) for c in cells):
-            dirty.append(f"{path.relative_to(COURSE)} (has outputs or execution counts)")
+            dirty.append(f"{path.relative_to(course())} (has outputs or execution counts)")
     return dirty
 
 
 def problems() -> list[str]:
     """Every reason the committed notebooks are not as generated; empty when all is well."""
-    found = notebooks_with_outputs(sorted(SOLUTIONS.rglob("*.ipynb")) + sorted(NOTEBOOKS.rglob("*.ipynb")))
+    found = notebooks_with_outputs(sorted(solutions_dir().rglob("*.ipynb")) + sorted(notebooks_dir().rglob("*.ipynb")))
     expected = {student_notebook(name) for name in lessons()}
     for name in lessons():
         target = student_notebook(name)
         if not target.exists():
-            found.append(f"{target.relative_to(COURSE)} is missing")
+            found.append(f"{target.relative_to(course())} is missing")
         elif target.read_text() != student_version(nbformat.read(source_notebook(name), as_version=4)):
-            found.append(f"{target.relative_to(COURSE)} is stale")
-    for extra in sorted(set(NOTEBOOKS.rglob("*.ipynb")) - expected):
+            found.append(f"{target.relative_to(course())} is stale")
+    for extra in sorted(set(notebooks_dir().rglob("*.ipynb")) - expected):
         if ".ipynb_checkpoints" not in extra.parts:
-            found.append(f"{extra.relative_to(COURSE)} has no source in solutions/")
+            found.append(f"{extra.relative_to(course())} has no source in solutions/")
     return found

@@ -12,11 +12,21 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import bleach
 import nbformat
 from nbconvert import HTMLExporter
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[^\n]*\n?", re.DOTALL | re.MULTILINE)
 SAFE_MIME = ("text/plain", "image/png")
+# What rendered Markdown may keep: text structure, never script, style, forms, frames or event handlers.
+SAFE_TAGS = [*bleach.ALLOWED_TAGS, "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "code", "span",
+             "div", "table", "thead", "tbody", "tr", "th", "td", "del", "sup", "sub", "img"]
+SAFE_ATTRIBUTES = {**bleach.ALLOWED_ATTRIBUTES, "*": ["class", "id"], "img": ["alt", "src"]}
+
+
+def clean_html(html: str) -> str:
+    """nbconvert's sanitiser escapes headings and paragraphs; this one keeps them and still drops script."""
+    return bleach.clean(str(html), tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES, strip=True)
 
 
 def without_hidden_tests(source: str) -> str:
@@ -66,6 +76,12 @@ def feedback_notebook(nb: nbformat.NotebookNode, scores: dict, title: str) -> nb
     return nb
 
 
+def render(nb: nbformat.NotebookNode) -> str:
+    """The notebook as sanitised HTML: student Markdown and outputs cannot run script in a browser."""
+    html, _ = HTMLExporter(sanitize_html=True, filters={"clean_html": clean_html}).from_notebook_node(nb)
+    return html
+
+
 def write(autograded: Path, scores: dict, row, folder: Path) -> Path:
     """Write folder/<lesson>.html for one graded submission; returns its path."""
     nb = nbformat.read(autograded, as_version=4)
@@ -73,7 +89,7 @@ def write(autograded: Path, scores: dict, row, folder: Path) -> Path:
              + (f"; written answers ({row.manual_max:g} points) are graded by your instructor." if row.manual_max else ".")
              + "\n\nVisible checks give instant feedback in the notebook; the hidden tests, which decide the grade, "
                "are not shown.")
-    html, _ = HTMLExporter(sanitize_html=True).from_notebook_node(feedback_notebook(nb, scores, title))
+    html = render(feedback_notebook(nb, scores, title))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{row.lesson}.html"
     path.write_text(html)

@@ -7,16 +7,25 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# COURSE_ROOT points the grader at another course laid out like this repo (the tests use a tiny one).
-COURSE = Path(os.environ.get("COURSE_ROOT", REPO)).resolve()
-SOLUTIONS = COURSE / "solutions"
-NOTEBOOKS = COURSE / "notebooks"
 LESSON_NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
+
+
+def course() -> Path:
+    """The course root: this repo, or COURSE_ROOT (another course laid out the same way; the tests use a tiny one)."""
+    return Path(os.environ.get("COURSE_ROOT", REPO)).resolve()
+
+
+def solutions_dir() -> Path:
+    return course() / "solutions"
+
+
+def notebooks_dir() -> Path:
+    return course() / "notebooks"
 
 
 def lessons() -> list[str]:
     """Every lesson folder under solutions/, in course order."""
-    return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and LESSON_NAME.match(p.name))
+    return sorted(p.name for p in solutions_dir().iterdir() if p.is_dir() and LESSON_NAME.match(p.name))
 
 
 def resolve(lesson: str | None) -> list[str]:
@@ -30,8 +39,8 @@ def resolve(lesson: str | None) -> list[str]:
 
 
 def source_notebook(lesson: str) -> Path:
-    return SOLUTIONS / lesson / f"{lesson}.ipynb"
+    return solutions_dir() / lesson / f"{lesson}.ipynb"
 
 
 def student_notebook(lesson: str) -> Path:
-    return NOTEBOOKS / lesson / f"{lesson}.ipynb"
+    return notebooks_dir() / lesson / f"{lesson}.ipynb"

@@ -19,7 +19,7 @@ from nbgrader.preprocessors import (
     LockCells,
 )
 
-from grader.lessons import NOTEBOOKS, resolve, source_notebook, student_notebook
+from grader.lessons import course, resolve, source_notebook, student_notebook
 
 _PIPELINE = (LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums,
              ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata)
@@ -41,5 +41,5 @@ def release(lesson: str | None = None) -> list[str]:
         target = student_notebook(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(student_version(nbformat.read(source_notebook(name), as_version=4)))
-        written.append(str(target.relative_to(NOTEBOOKS.parent)))
+        written.append(str(target.relative_to(course())))
     return written

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from grader.lessons import SOLUTIONS
+from grader.lessons import solutions_dir
 
 CONFIG = Path(__file__).with_name("nbgrader_config.py")
 
@@ -31,7 +31,7 @@ def prepare(workspace: Path, lessons: list[str]) -> Path:
     for lesson in lessons:
         target = workspace / "source" / lesson
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(SOLUTIONS / lesson, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        shutil.copytree(solutions_dir() / lesson, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         run_nbgrader(workspace, ["generate_assignment", lesson, "--force"], log=f"generate-{lesson}", timeout=300)
     return workspace
 

@@ -1,0 +1,113 @@
+"""`python -m grader solutions [--html SITE]`: run every solution notebook headless, optionally as a site.
+
+The site is one HTML page per lesson (outputs and interactive plotly figures included) and an
+index. Cells the student writes or that grade them carry a banner, so a reader sees where the
+exercises are; nothing of the student copies is published.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbconvert import HTMLExporter
+
+from grader.lessons import resolve, source_notebook
+
+BANNERS = {
+    "solution": "**✏️ Exercise (`{grade_id}`)**: students write this cell; what follows is the reference solution.",
+    "test": "**✅ Check (`{grade_id}`, {points:g} points)**: the visible check students see, then the hidden tests.",
+    "written": "**📝 Written answer (`{grade_id}`, {points:g} points)**: the reference answer and the rubric.",
+}
+
+
+def execute(lesson: str, timeout: float = 600) -> nbformat.NotebookNode:
+    """Run a lesson's solution notebook top to bottom in a fresh kernel; raises CellExecutionError."""
+    path = source_notebook(lesson)
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+def banner(cell: nbformat.NotebookNode) -> str | None:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    grade_id, points = meta.get("grade_id", ""), float(meta.get("points", 0) or 0)
+    if meta.get("solution") and meta.get("grade"):
+        kind = "written"
+    elif meta.get("solution"):
+        kind = "solution"
+    elif meta.get("grade"):
+        kind = "test"
+    else:
+        return None
+    return BANNERS[kind].format(grade_id=grade_id, points=points)
+
+
+def with_banners(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    cells = []
+    for cell in nb.cells:
+        note = banner(cell)
+        if note:
+            cells.append(nbformat.v4.new_markdown_cell(note))
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def write_page(nb: nbformat.NotebookNode, lesson: str, site: Path) -> Path:
+    body, _ = HTMLExporter().from_notebook_node(with_banners(nb), resources={"metadata": {"name": lesson}})
+    page = site / f"{lesson}.html"
+    page.write_text(body)
+    return page
+
+
+def write_index(site: Path, pages: dict[str, str]) -> Path:
+    items = "\n".join(f'<li><a href="{html.escape(name)}.html">{html.escape(title)}</a></li>'
+                      for name, title in pages.items())
+    index = site / "index.html"
+    index.write_text(f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Superposition course: reference solutions</title></head>
+<body><h1>Superposition in neural networks: reference solutions</h1>
+<p>Each page is a lesson's solution notebook, run top to bottom. Banners mark the exercises students
+write, the checks that grade them and the written answers with their rubrics.</p>
+<ol>
+{items}
+</ol></body></html>
+""")
+    return index
+
+
+def lesson_title(nb: nbformat.NotebookNode, lesson: str) -> str:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return f"{lesson[:2]}. {line[2:].strip()}"
+    return lesson
+
+
+def run_solutions(lesson: str | None = None, site: Path | None = None) -> list[str]:
+    """Run the solution notebooks; with `site`, also write the HTML pages. Returns the lessons that failed."""
+    failures, pages = [], {}
+    if site is not None:
+        site.mkdir(parents=True, exist_ok=True)
+    for name in resolve(lesson):
+        start = time.perf_counter()
+        try:
+            nb = execute(name)
+        except CellExecutionError as error:
+            failures.append(name)
+            print(f"✘ {name}: failed after {time.perf_counter() - start:.1f} s\n{error}")
+            continue
+        print(f"✔ {name}: ran in {time.perf_counter() - start:.1f} s")
+        if site is not None:
+            pages[name] = lesson_title(nb, name)
+            write_page(nb, name, site)
+    if site is not None and pages:
+        print(f"site: {write_index(site, pages)}")
+    return failures

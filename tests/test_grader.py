@@ -1,0 +1,169 @@
+"""The grader CLI on a tiny fixture course: release, check, inspection of submissions, autograde, feedback."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import feedback, synthetic
+from grader.release import student_version
+from grader.submission import InvalidSubmission, inspect
+
+FIXTURE = Path(__file__).parent / "fixtures" / "course"
+LESSON = "01_tiny"
+
+
+@pytest.fixture
+def course(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the fixture course, selected with COURSE_ROOT (in-process and for subprocesses)."""
+    root = tmp_path / "course"
+    shutil.copytree(FIXTURE, root)
+    monkeypatch.setenv("COURSE_ROOT", str(root))
+    return root
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, timeout=600)
+
+
+def source(course: Path) -> nbformat.NotebookNode:
+    return nbformat.read(course / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4)
+
+
+def test_student_copy_has_no_solutions_and_no_hidden_tests(course: Path):
+    text = student_version(source(course))
+    assert "return 2 * x" not in text and "HIDDEN" not in text and "double(-7)" not in text
+    assert "Rubric" not in text and "raise NotImplementedError()" in text
+    assert "assert double(3) == 6" in text  # the visible check stays
+
+
+def test_check_names_stale_notebooks_and_outputs(course: Path):
+    assert cli("check").returncode == 0
+    nb = source(course)
+    nb.cells[2].source = nb.cells[2].source.replace("Return 2 * x.", "Return twice x.")
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="hi\n")]
+    nbformat.write(nb, course / "solutions" / LESSON / f"{LESSON}.ipynb")
+    result = cli("check")
+    assert result.returncode == 1
+    assert "notebooks/01_tiny/01_tiny.ipynb is stale" in result.stderr
+    assert "solutions/01_tiny/01_tiny.ipynb (has outputs" in result.stderr
+    assert cli("release").returncode == 0
+    result = cli("check")
+    assert result.returncode == 1 and "stale" not in result.stderr  # only the outputs are left to clear
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"{not json", "not valid JSON"),
+    (b"[1, 2, 3]", "no list of cells"),
+    (b"[" * 50_000 + b"]" * 50_000, "not valid JSON"),
+    (json.dumps({"cells": [], "nbformat": 3, "nbformat_minor": 0, "metadata": {}}).encode(), "version 3"),
+    (json.dumps({"cells": [{"cell_type": "code"}], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}).encode(),
+     "not a valid notebook"),
+])
+def test_inspect_rejects_what_is_not_a_notebook(course: Path, tmp_path: Path, content: bytes, message: str):
+    path = tmp_path / "sub.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(InvalidSubmission, match=message):
+        inspect(path, source(course))
+
+
+def test_inspect_accepts_a_bom_and_lists_missing_and_duplicated_cells(course: Path, tmp_path: Path):
+    nb = synthetic.make_submission(LESSON, "all")
+    test_double = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_double")
+    nb.cells.remove(test_double)
+    duplicate = copy.deepcopy(nb.cells[2])
+    duplicate.id = "copy"
+    nb.cells.append(duplicate)
+    path = tmp_path / "sub.ipynb"
+    path.write_bytes(b"\xef\xbb\xbf" + nbformat.writes(nb).encode())
+    problems = inspect(path, source(course)).problems
+    assert any("missing cells: test_double" in p for p in problems)
+    assert any("duplicated cells" in p for p in problems)
+
+
+def test_inspect_rejects_huge_files(course: Path, tmp_path: Path):
+    path = tmp_path / "sub.ipynb"
+    with path.open("wb") as f:
+        f.truncate(100 * 2**20)
+    with pytest.raises(InvalidSubmission, match="over the 20 MB limit"):
+        inspect(path, source(course))
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], Path]:
+    """One autograde batch over a class of fixture students; returns ({student: grades row}, OUT)."""
+    tmp_path = tmp_path_factory.mktemp("graded")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("COURSE_ROOT", str(FIXTURE))
+        return grade_a_class(tmp_path / "subs", tmp_path / "out")
+
+
+def grade_a_class(subs: Path, out: Path) -> tuple[dict[str, dict], Path]:
+    warn = "import sys, warnings\nwarnings.warn('a deprecation warning')\nprint('noise', file=sys.stderr)"
+    synthetic.write_submission(synthetic.make_submission(LESSON, "all", prelude=warn), subs, "alice", LESSON)
+    synthetic.write_submission(synthetic.make_submission(LESSON), subs, "bob", LESSON)
+    synthetic.write_submission(synthetic.make_submission(LESSON, ["ex_double"]), subs, "dave", LESSON)
+    (subs / "carol" / LESSON).mkdir(parents=True)
+    (subs / "carol" / LESSON / f"{LESSON}.ipynb").write_text("{broken")
+    (subs / "eve" / LESSON).mkdir(parents=True)
+    result = cli("autograde", str(subs), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "5 submissions: 3 graded, 1 missing, 1 invalid" in result.stdout
+    with (out / "grades.csv").open() as f:
+        rows = {row["student_id"]: row for row in csv.DictReader(f)}
+    return rows, out
+
+
+def test_autograde_scores_every_student_and_goes_on_after_broken_ones(graded):
+    rows, out = graded
+    assert {k: (float(r["score"]), float(r["max_score"]), r["status"]) for k, r in rows.items()} == {
+        "alice": (3.0, 3.0, "graded"),   # full marks, although it wrote to stderr
+        "bob": (0.0, 3.0, "graded"),     # the untouched student copy
+        "dave": (2.0, 3.0, "graded"),    # exactly the points of the exercise solved
+        "carol": (0.0, 3.0, "invalid"),
+        "eve": (0.0, 3.0, "missing"),
+    }
+    assert "not valid JSON" in rows["carol"]["reason"]
+    assert float(rows["alice"]["manual_max"]) == 2.0
+    assert (out / "workspace" / "gradebook.db").exists()
+
+
+def test_feedback_shows_scores_and_visible_checks_but_never_hidden_tests(graded):
+    _, out = graded
+    html = (out / "feedback" / "dave" / LESSON / f"{LESSON}.html").read_text()
+    assert "2 / 3" in html and "0 / 1 points" in html
+    assert "visible check passed" in html  # the visible check and its output stay
+    assert "double(-7)" not in html and "sign(0)" not in html and "HIDDEN" not in html
+    assert not (out / "feedback" / "carol").exists()
+
+
+def test_feedback_html_cannot_run_script_from_a_submission():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell('answer <script>alert("md")</script><img src=x onerror="alert(1)"> '
+                                      "[link](javascript:alert(2))"),
+        nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
+            "display_data", data={"text/html": "<script>alert('out')</script>", "application/javascript": "alert(3)",
+                                  "text/plain": "plain"})]),
+    ]
+    html = feedback.render(feedback.feedback_notebook(nb, {}, "# Feedback"))
+    body = html[html.index("<body"):]
+    for payload in ("<script>alert", "onerror", "javascript:", "alert('out')", "alert(3)"):
+        assert payload not in body
+    assert '<h1 id="Feedback">' in body and "plain" in body
+
+
+def test_solutions_command_runs_every_solution_and_builds_pages(course: Path, tmp_path: Path):
+    result = cli("solutions", "--html", str(tmp_path / "site"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = (tmp_path / "site" / f"{LESSON}.html").read_text()
+    assert "Exercise (<code>ex_double</code>)" in page and "visible check passed" in page
+    assert f'href="{LESSON}.html"' in (tmp_path / "site" / "index.html").read_text()
