@@ -96,3 +96,18 @@ def antipodal_pairs(W: torch.Tensor, threshold: float = 0.5, max_cosine: float =
     cos = cosine_similarities(W)
     both = represented[:, :, None] & represented[:, None, :]
     return ((cos < max_cosine) & both).sum(dim=(1, 2)) // 2
+
+
+def interference(W: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """The part of the linear reconstruction W^T W x that comes from *other* features (lesson 01).
+
+    interference_i = sum_{j != i} (W_i . W_j) x_j = (W^T W x)_i - ||W_i||^2 x_i.
+
+    W: (n_hidden, n_features); features: (n_features,) or (batch, n_features) -> same shape as features.
+    """
+    W, x = torch.as_tensor(W).float(), torch.as_tensor(features).float()
+    if W.ndim != 2 or x.shape[-1] != W.shape[1]:
+        raise ValueError(f"W has shape {tuple(W.shape)} and features {tuple(x.shape)}: W must be "
+                         "(n_hidden, n_features) with n_features = features.shape[-1]; is W transposed?")
+    gram = W.T @ W
+    return x @ gram - x * torch.diagonal(gram)

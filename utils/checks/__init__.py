@@ -11,6 +11,7 @@ One module per lesson: utils.checks.lesson01, utils.checks.lesson02, ...
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -78,3 +79,35 @@ def run_check(
                                              the one-line success message.
     """
     passed(judge(probe(learner_object, seed), seed))
+
+
+def encode_plain(data: Plain) -> str:
+    """A probe's plain result as JSON: tensors become {"tensor": nested lists, "dtype": name}."""
+    def convert(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return {"tensor": value.detach().cpu().tolist(), "dtype": str(value.dtype).removeprefix("torch.")}
+        if isinstance(value, dict):
+            return {str(k): convert(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [convert(v) for v in value]
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        return {"unsupported": type(value).__name__}
+    return json.dumps(convert(data), allow_nan=True)
+
+
+def decode_plain(text: str) -> Plain:
+    """The inverse of encode_plain, for the trusted side: JSON only, never pickle."""
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"tensor", "dtype"}:
+                dtype = getattr(torch, str(value["dtype"]), None)
+                return torch.tensor(value["tensor"], dtype=dtype if isinstance(dtype, torch.dtype) else None)
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+    data = convert(json.loads(text))
+    if not isinstance(data, dict):
+        raise ValueError("a probe result must be a JSON object")
+    return data

@@ -1,0 +1,250 @@
+"""Visible checks for lesson 01 (superposition basics). Each exercise: probe_*, judge_*, check_*."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from utils import metrics, packing
+from utils.checks import Plain, as_tensor, call_learner, close, expect_shape, fail, run_check
+from utils.device import make_generator
+
+
+def _generator(seed: int) -> torch.Generator:
+    return make_generator(1000 + seed, torch.device("cpu"))
+
+
+# --- measure_interference ------------------------------------------------------------------------
+
+def _interference_inputs(seed: int) -> dict[str, torch.Tensor]:
+    g = _generator(seed)
+    n_hidden, n_features = 3, 7 + seed % 3
+    W = torch.randn(n_hidden, n_features, generator=g)
+    batch = torch.rand(5, n_features, generator=g)
+    sparse = batch * (torch.rand(5, n_features, generator=g) < 0.3)
+    Q, _ = torch.linalg.qr(torch.randn(4, 4, generator=g))
+    return {"W": W, "single": batch[0], "batch": batch, "sparse": sparse, "orthogonal_W": 2 * Q,
+            "orthogonal_x": torch.rand(4, generator=g)}
+
+
+def probe_measure_interference(measure_interference, seed: int) -> Plain:
+    inputs = _interference_inputs(seed)
+    data: Plain = {}
+    for case, (W, x) in {"single": ("W", "single"), "batch": ("W", "batch"), "sparse": ("W", "sparse"),
+                         "orthogonal": ("orthogonal_W", "orthogonal_x")}.items():
+        data[case] = as_tensor(call_learner(measure_interference, inputs[W].clone(), inputs[x].clone()), case)
+    try:
+        call_learner(measure_interference, inputs["W"].T.clone(), inputs["single"].clone())
+        data["transposed_error"] = "no error"
+    except Exception as error:  # noqa: BLE001 - which error the learner raised is what we check
+        data["transposed_error"] = type(error).__name__
+    return data
+
+
+def judge_measure_interference(data: Plain, seed: int) -> str:
+    inputs = _interference_inputs(seed)
+    W = inputs["W"]
+    for case, x in (("single", inputs["single"]), ("batch", inputs["batch"]), ("sparse", inputs["sparse"])):
+        got, want = data[case], metrics.interference(W, x)
+        expect_shape(got, tuple(want.shape), f"measure_interference(W, features) for {case} features",
+                     "It should have the shape of `features`: one interference value per feature"
+                     + (" and per sample (handle a batch (batch, n_features) too)." if x.ndim == 2 else "."))
+        if close(got, x @ W.T @ W, atol=1e-4):
+            fail("you returned the whole linear reconstruction W^T W x; interference is only the part from "
+                 "*other* features: subtract each feature's own contribution ||W_i||^2 x_i.")
+        if close(got, x @ W.T @ W - x, atol=1e-4):
+            fail("you subtracted x_i, which assumes every column of W has norm 1; a feature's own "
+                 "contribution is ||W_i||^2 x_i.")
+        if close(got, -want, atol=1e-4):
+            fail("the sign is flipped: interference is (W^T W x)_i minus the feature's own part, not the reverse.")
+        if not close(got, want, atol=1e-4):
+            fail(f"measure_interference is wrong for {case} features. For W of shape (n_hidden, n_features), "
+                 "interference_i = sum over j != i of (W_i . W_j) x_j, where W_i is column i of W.")
+    orthogonal = data["orthogonal"]
+    if orthogonal.abs().max() > 1e-4:
+        fail("with orthogonal feature directions there is no interference, but you returned non-zero "
+             "values: use the dot products between *columns* of W (W^T W), not rows (W W^T).")
+    if data["transposed_error"] != "ValueError":
+        fail("given a transposed W of shape (n_features, n_hidden), measure_interference should raise a "
+             f"ValueError that says W looks transposed; it did {data['transposed_error']!r}.")
+    return "measure_interference: single, batched and sparse features, orthogonal W, transposed W"
+
+
+def check_measure_interference(measure_interference, seed: int = 0) -> None:
+    run_check(probe_measure_interference, judge_measure_interference, measure_interference, seed)
+
+
+# --- cosine_similarities -------------------------------------------------------------------------
+
+def _cosine_inputs(seed: int) -> torch.Tensor:
+    return torch.randn(3, 6 + seed % 4, generator=_generator(seed))
+
+
+def probe_cosine_similarities(cosine_similarities, seed: int) -> Plain:
+    return {"cos": as_tensor(call_learner(cosine_similarities, _cosine_inputs(seed).clone()), "cosine_similarities(W)")}
+
+
+def judge_cosine_similarities(data: Plain, seed: int) -> str:
+    W = _cosine_inputs(seed)
+    got, want = data["cos"], metrics.cosine_similarities(W)
+    if tuple(got.shape) == (W.shape[0], W.shape[0]):
+        fail(f"got shape {tuple(got.shape)} = (n_hidden, n_hidden): you compared rows of W. Features are the "
+             f"columns of W (n_hidden, n_features): the result should be (n_features, n_features) = {tuple(want.shape)}.")
+    expect_shape(got, tuple(want.shape), "cosine_similarities(W)", "One row and column per feature.")
+    if close(got, want.abs(), atol=1e-4):
+        fail("all your similarities are >= 0: you used |cos|. The question asks for the signed cosine; "
+             "an antipodal pair (cos = -1) is a different geometry from a repeated feature (cos = +1).")
+    if close(got, W.T @ W, atol=1e-4):
+        fail("you returned W^T W without normalising: divide each column by its norm first, so the "
+             "diagonal is 1.")
+    rows = W / W.norm(dim=1, keepdim=True)
+    if close(got, rows.T @ rows, atol=1e-4):
+        fail("you normalised the rows of W (dim=1); each feature is a column: normalise with W.norm(dim=0).")
+    if not close(torch.diagonal(got), torch.ones(W.shape[1]), atol=1e-4):
+        fail("the diagonal should be 1: every feature has cosine similarity 1 with itself.")
+    if not close(got, want, atol=1e-4):
+        fail("the values differ from the signed cosine similarities W_hat^T W_hat of the unit columns.")
+    return "cosine_similarities: shape, sign, normalisation and values"
+
+
+def check_cosine_similarities(cosine_similarities, seed: int = 0) -> None:
+    run_check(probe_cosine_similarities, judge_cosine_similarities, cosine_similarities, seed)
+
+
+# --- welch_bound and max_vectors_welch -----------------------------------------------------------
+
+def _welch_cases(seed: int) -> list[tuple[int, int]]:
+    g = _generator(seed)
+    dims = torch.randint(2, 30, (6,), generator=g).tolist()
+    extra = torch.randint(0, 200, (6,), generator=g).tolist()
+    return [(d + e, d) for d, e in zip(dims, extra)] + [(3, 5), (7, 7)]
+
+
+def probe_welch_bound(welch_bound, seed: int) -> Plain:
+    return {"values": [float(call_learner(welch_bound, n, d)) for n, d in _welch_cases(seed)]}
+
+
+def judge_welch_bound(data: Plain, seed: int) -> str:
+    cases = _welch_cases(seed)
+    for (n, d), got in zip(cases, data["values"], strict=True):
+        want = packing.welch_bound(n, d)
+        if n <= d and abs(got) > 1e-9:
+            fail(f"welch_bound({n}, {d}) should be 0: {n} vectors fit in {d} dimensions exactly orthogonally.")
+        if n > d and abs(got - want**2) < 1e-6 and abs(want**2 - want) > 1e-6:
+            fail(f"welch_bound({n}, {d}) returned {got:.4f} = the bound squared: take the square root; the "
+                 "bound is on |cos|, the formula gives cos^2.")
+        if abs(got - want) > 1e-6:
+            fail(f"welch_bound({n}, {d}) = {got:.6f}, expected {want:.6f}: max |cos| >= sqrt((N - n) / (n (N - 1))).")
+    return "welch_bound: matches the Welch bound, 0 when the vectors fit orthogonally"
+
+
+def check_welch_bound(welch_bound, seed: int = 0) -> None:
+    run_check(probe_welch_bound, judge_welch_bound, welch_bound, seed)
+
+
+def _max_vectors_cases(seed: int) -> list[tuple[int, float]]:
+    g = _generator(seed)
+    dims = torch.randint(5, 90, (6,), generator=g).tolist()
+    return [(d, 0.1) for d in dims] + [(120, 0.1), (10, 0.25), (3, 0.5)]
+
+
+def probe_max_vectors_welch(max_vectors_welch, seed: int) -> Plain:
+    return {"values": [float(call_learner(max_vectors_welch, d, eps)) for d, eps in _max_vectors_cases(seed)]}
+
+
+def judge_max_vectors_welch(data: Plain, seed: int) -> str:
+    for (d, eps), got in zip(_max_vectors_cases(seed), data["values"], strict=True):
+        want = packing.max_vectors_welch(d, eps)
+        if math.isinf(want) and not math.isinf(got):
+            fail(f"max_vectors_welch({d}, {eps}) should be math.inf: when dim * eps^2 >= 1 the Welch bound "
+                 "never exceeds eps, so it allows any number of vectors.")
+        if not math.isinf(want) and (math.isinf(got) or got != int(got)):
+            fail(f"max_vectors_welch({d}, {eps}) = {got}: return a whole number of vectors (round down).")
+        if not math.isinf(want) and got != want:
+            hint = " (round down, not up)" if got == want + 1 else ""
+            fail(f"max_vectors_welch({d}, {eps}) = {got:g}, expected {want}{hint}: solve welch_bound(N, dim) <= eps for N.")
+    return "max_vectors_welch: the largest N the Welch bound allows, inf when it allows any"
+
+
+def check_max_vectors_welch(max_vectors_welch, seed: int = 0) -> None:
+    run_check(probe_max_vectors_welch, judge_max_vectors_welch, max_vectors_welch, seed)
+
+
+# --- expected_interference -----------------------------------------------------------------------
+
+KEYS = ("p_both_active", "mean", "mean_square")
+
+
+def _expected_cases(seed: int) -> list[tuple[float, float]]:
+    g = _generator(seed)
+    S = [0.0, 0.5, 0.9, 0.99] + torch.rand(2, generator=g).tolist()
+    c = [1.0, 0.3, -0.5, 1.0] + (torch.rand(2, generator=g) * 2 - 1).tolist()
+    return list(zip(S, c))
+
+
+def reference_expected_interference(S: float, c: float) -> dict[str, float]:
+    p = 1 - S
+    return {"p_both_active": p * p, "mean": c * p / 2, "mean_square": c * c * p / 3}
+
+
+def simulate_interference(S: float, c: float, samples: int = 400_000, seed: int = 0) -> dict[str, float]:
+    """Monte Carlo: features x_i, x_j are 0 with probability S, else uniform [0, 1); interference on i is c x_j."""
+    g = make_generator(seed, torch.device("cpu"))
+    x = torch.rand(samples, 2, generator=g) * (torch.rand(samples, 2, generator=g) >= S)
+    both = ((x[:, 0] > 0) & (x[:, 1] > 0)).float()
+    return {"p_both_active": both.mean().item(), "mean": (c * x[:, 1]).mean().item(),
+            "mean_square": ((c * x[:, 1]) ** 2).mean().item()}
+
+
+def probe_expected_interference(expected_interference, seed: int) -> Plain:
+    results = []
+    for S, c in _expected_cases(seed):
+        got = call_learner(expected_interference, S, c)
+        if not isinstance(got, dict):
+            return {"type": type(got).__name__}
+        results.append({k: float(got[k]) if k in got else None for k in KEYS})
+    return {"type": "dict", "results": results}
+
+
+def judge_expected_interference(data: Plain, seed: int) -> str:
+    if data["type"] != "dict":
+        fail(f"expected_interference should return a dict with keys {', '.join(KEYS)}; got a {data['type']}.")
+    for (S, c), got in zip(_expected_cases(seed), data["results"], strict=True):
+        missing = [k for k in KEYS if got[k] is None]
+        if missing:
+            fail(f"the dict is missing {', '.join(missing)}.")
+        want = reference_expected_interference(S, c)
+        swapped = reference_expected_interference(1 - S, c) if S not in (0.5,) else None
+        for key in KEYS:
+            if abs(got[key] - want[key]) <= 1e-6:
+                continue
+            if swapped and abs(got[key] - swapped[key]) <= 1e-6:
+                fail(f"{key} at S={S:.3f}: you used S as the probability a feature is active. S is the "
+                     "probability it is ZERO; a feature is active with probability 1 - S.")
+            if key == "mean_square" and abs(got[key] - c * c * (1 - S) / 4) <= 1e-6:
+                fail("mean_square uses (1/2)^2 = 1/4: the square of the mean is not the mean of the square. "
+                     "For x uniform in [0, 1), E[x^2] = 1/3.")
+            if key == "mean" and abs(got[key] - c * (1 - S)) <= 1e-6:
+                fail("mean forgot that an active feature's value is uniform in [0, 1) with mean 1/2.")
+            if key in ("mean", "mean_square") and abs(got[key] - want[key] * (1 - S)) <= 1e-6 and S > 0:
+                fail(f"{key}: you multiplied by P(both active); the interference on feature i is c x_j whether or "
+                     "not i is active, so only feature j's probability 1 - S enters.")
+            if key == "p_both_active" and abs(got[key] - (1 - S)) <= 1e-6 and S > 0:
+                fail("p_both_active: two independent features are both active with probability (1 - S)^2.")
+            fail(f"{key} at S={S:.3f}, c={c:.3f} is {got[key]:.6f}; the simulation gives "
+                 f"{simulate_interference(S, c)[key]:.6f}.")
+    return "expected_interference: matches the closed form and a Monte Carlo simulation"
+
+
+def check_expected_interference(expected_interference, seed: int = 0) -> None:
+    run_check(probe_expected_interference, judge_expected_interference, expected_interference, seed)
+
+
+EXERCISES = {
+    "test_measure_interference": ("measure_interference", probe_measure_interference, judge_measure_interference),
+    "test_cosine_similarities": ("cosine_similarities", probe_cosine_similarities, judge_cosine_similarities),
+    "test_welch_bound": ("welch_bound", probe_welch_bound, judge_welch_bound),
+    "test_max_vectors_welch": ("max_vectors_welch", probe_max_vectors_welch, judge_max_vectors_welch),
+    "test_expected_interference": ("expected_interference", probe_expected_interference, judge_expected_interference),
+}
