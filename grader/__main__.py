@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+from grader.trusted import SEEDS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +20,17 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("submissions", type=Path)
     grade.add_argument("--out", type=Path, required=True, help="where grades.csv, feedback/ and workspace/ go")
     grade.add_argument("--lesson", help="grade only this lesson")
-    grade.add_argument("--timeout", type=float, default=900, help="seconds allowed per submission (default 900)")
+    grade.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="submissions graded at once (default: the number of cores)")
+    grade.add_argument("--scheduler", help="run on Dask: 'local' for a local cluster, or a scheduler address "
+                                           "(tcp://host:8786) whose workers share this repo and its .venv")
+    grade.add_argument("--timeout", type=float, default=600, help="seconds allowed per submission (default 600)")
+    grade.add_argument("--cell-timeout", type=float, default=120, help="seconds allowed per cell (default 120)")
+    grade.add_argument("--memory-mb", type=int, default=4096, help="address-space limit per submission (default 4096)")
+    grade.add_argument("--seeds", default=",".join(map(str, SEEDS)),
+                       help="comma-separated seeds the checks run each exercise on (default %(default)s)")
+    grade.add_argument("--unsafe-no-sandbox", action="store_true",
+                       help="run submissions without bubblewrap (limits still apply); only for code you trust")
     solutions = commands.add_parser("solutions", help="run every solution notebook headless")
     solutions.add_argument("--html", type=Path, help="also export readable HTML with the interactive figures here")
     solutions.add_argument("--lesson")
@@ -36,8 +49,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("notebooks are clean and up to date")
     elif args.command == "autograde":
-        from grader.autograde import autograde
-        autograde(args.submissions, args.out, args.lesson, args.timeout)
+        from grader.autograde import Options, autograde
+        from grader.sandbox import Limits
+        limits = Limits(wall_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=args.memory_mb * 2**20,
+                        threads=max(1, (os.cpu_count() or 1) // max(1, args.workers)))
+        seeds = tuple(int(s) for s in args.seeds.split(","))
+        autograde(args.submissions, args.out, args.lesson,
+                  Options(limits, not args.unsafe_no_sandbox, seeds, max(1, args.workers), args.scheduler))
         print(f"grades: {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}")
     elif args.command == "solutions":
         from grader.solutions import run_solutions

@@ -9,6 +9,8 @@ in the browser of whoever opens the feedback.
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from pathlib import Path
 
@@ -51,13 +53,15 @@ def safe_outputs(outputs: list) -> list:
 
 
 def score_note(grade_id: str, scores: dict) -> str | None:
+    """The line shown above a graded cell: points, and the judge's message (which names the misconception)."""
     if grade_id not in scores:
         return None
-    score, max_score, cell_type = scores[grade_id]
+    score, max_score, cell_type, message = scores[grade_id]
     if cell_type == "markdown":
         return f"**Written answer ({max_score:g} points): graded by your instructor.**"
     mark = "✔" if score == max_score else "✘"
-    return f"**{mark} {score:g} / {max_score:g} points** for the cell below."
+    note = f"**{mark} {score:g} / {max_score:g} points** for the cell below"
+    return f"{note}: {html.escape(message)}" if message else f"{note}."
 
 
 def feedback_notebook(nb: nbformat.NotebookNode, scores: dict, title: str) -> nbformat.NotebookNode:
@@ -76,21 +80,46 @@ def feedback_notebook(nb: nbformat.NotebookNode, scores: dict, title: str) -> nb
     return nb
 
 
+def graded_notebook(submission: nbformat.NotebookNode, source: nbformat.NotebookNode,
+                    cell_events: dict[int, dict]) -> nbformat.NotebookNode:
+    """The submission as graded: locked cells restored from the source, outputs from the sandboxed run."""
+    originals = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in source.cells
+                 if isinstance(c.metadata.get("nbgrader"), dict) and "grade_id" in c.metadata["nbgrader"]}
+    nb = nbformat.from_dict(json.loads(json.dumps(submission)))
+    for index, cell in enumerate(nb.cells):
+        original = originals.get(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
+        if original is not None and not original.metadata["nbgrader"].get("solution"):
+            cell.source, cell.metadata = original.source, json.loads(json.dumps(original.metadata))
+        if cell.cell_type != "code":
+            continue
+        cell.outputs, cell.execution_count = [], None
+        event = cell_events.get(index)
+        if event:
+            for name in ("stdout", "stderr"):
+                if event.get(name):
+                    cell.outputs.append(nbformat.v4.new_output("stream", name=name, text=str(event[name])))
+            if event.get("error"):
+                ename, _, evalue = str(event["error"]).partition(": ")
+                cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue,
+                                                           traceback=[str(event["error"])]))
+    return nb
+
+
 def render(nb: nbformat.NotebookNode) -> str:
     """The notebook as sanitised HTML: student Markdown and outputs cannot run script in a browser."""
     html, _ = HTMLExporter(sanitize_html=True, filters={"clean_html": clean_html}).from_notebook_node(nb)
     return html
 
 
-def write(autograded: Path, scores: dict, row, folder: Path) -> Path:
+def write(nb: nbformat.NotebookNode, scores: dict, row, folder: Path) -> Path:
     """Write folder/<lesson>.html for one graded submission; returns its path."""
-    nb = nbformat.read(autograded, as_version=4)
     title = (f"# Feedback: {row.lesson}, {row.student_id}\n\nAutomatic score: **{row.score:g} / {row.max_score:g}**"
              + (f"; written answers ({row.manual_max:g} points) are graded by your instructor." if row.manual_max else ".")
-             + "\n\nVisible checks give instant feedback in the notebook; the hidden tests, which decide the grade, "
-               "are not shown.")
-    html = render(feedback_notebook(nb, scores, title))
+             + (f"\n\nNote: {html.escape(row.reason)}" if row.reason else "")
+             + "\n\nEach check below ran your code on inputs you have not seen; the hidden tests that decide the "
+               "grade are not shown.")
+    page = render(feedback_notebook(nbformat.from_dict(json.loads(json.dumps(nb))), scores, title))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{row.lesson}.html"
-    path.write_text(html)
+    path.write_text(page)
     return path

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbformat.v4.rwbase import rejoin_lines
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024  # a lesson with outputs is < 5 MB; anything bigger is not a lesson
 
@@ -54,7 +55,7 @@ def inspect(path: Path, source: nbformat.NotebookNode) -> Inspection:
     if data.get("nbformat") != 4:
         raise InvalidSubmission(f"unsupported notebook format version {data.get('nbformat')!r}; expected 4")
     try:
-        nb = nbformat.from_dict(data)
+        nb = rejoin_lines(nbformat.from_dict(data))  # sources saved as lists of lines become strings
         nbformat.validate(nb)
     except (nbformat.ValidationError, RecursionError, TypeError, AttributeError) as error:
         raise InvalidSubmission(f"not a valid notebook: {str(error).splitlines()[0][:200]}") from None

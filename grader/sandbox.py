@@ -1,0 +1,199 @@
+"""Run a submission's cells in a sandbox: bubblewrap namespaces plus resource limits plus a watchdog.
+
+What the submission can see: the Python installation and the virtual environment (read-only), the
+`utils` package (read-only), the runner, and its own empty scratch folder (read-write, its working
+directory and HOME). Not the grader package, solutions/ (the hidden tests), the gradebook, other
+students' files or the instructor's home. No network (its own network namespace has only a loopback),
+its own PID namespace (every process it starts dies with it), no capabilities.
+
+Limits: wall time for the whole submission (the watchdog kills the sandbox) and per cell (the runner
+interrupts the cell); address space; open files; file size (which also caps stdout/stderr, written
+to size-limited files); processes (RLIMIT_NPROC, and the watchdog, since rlimits do not bind root);
+disk (the watchdog stops a submission whose scratch folder grows past its quota).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import utils
+
+RUNNER = Path(__file__).with_name("runner.py")
+UTILS = Path(utils.__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_seconds: float = 600.0
+    cell_seconds: float = 120.0
+    memory_bytes: int = 4 * 2**30
+    file_bytes: int = 64 * 2**20
+    scratch_bytes: int = 256 * 2**20
+    processes: int = 64
+    open_files: int = 256
+    threads: int = 1  # torch/OpenMP threads inside the sandbox (the grader runs several sandboxes at once)
+
+
+@dataclass
+class Run:
+    """What came back from a sandboxed run: the runner's event lines and why it ended."""
+
+    events: str
+    status: str  # finished | timeout | killed | crashed
+    detail: str = ""
+
+
+def bwrap_available() -> bool:
+    return shutil.which("bwrap") is not None
+
+
+def bwrap_command(scratch: Path) -> list[str]:
+    """bubblewrap arguments: a new root with read-only system and Python, and only `scratch` writable."""
+    python_prefixes = sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()})
+    cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+           "--uid", "65534", "--gid", "65534", "--hostname", "sandbox", "--clearenv"]
+    for system in ("/usr", "/etc/ld.so.cache", "/etc/alternatives", "/etc/ssl/certs"):
+        if Path(system).exists():
+            cmd += ["--ro-bind", system, system]
+    for name in ("lib", "lib64", "bin", "sbin"):
+        target = Path("/") / name
+        if target.is_symlink():
+            cmd += ["--symlink", os.readlink(target), str(target)]
+        elif target.exists():
+            cmd += ["--ro-bind", str(target), str(target)]
+    for prefix in python_prefixes:
+        cmd += ["--ro-bind", str(prefix), str(prefix)]
+    cmd += ["--ro-bind", str(UTILS), str(UTILS), "--ro-bind", str(RUNNER), "/opt/grader/runner.py",
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            "--bind", str(scratch), "/scratch", "--chdir", "/scratch"]
+    return cmd
+
+
+def environment(limits: Limits) -> dict[str, str]:
+    threads = str(limits.threads)
+    return {"HOME": "/scratch", "TMPDIR": "/scratch", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "TORCH_NUM_THREADS": threads}
+
+
+def apply_limits(limits: Limits) -> None:
+    """Runs in the child before exec: the limits hold for everything the submission starts."""
+    for kind, value in ((resource.RLIMIT_AS, limits.memory_bytes), (resource.RLIMIT_FSIZE, limits.file_bytes),
+                        (resource.RLIMIT_NOFILE, limits.open_files), (resource.RLIMIT_NPROC, limits.processes),
+                        (resource.RLIMIT_CORE, 0)):
+        resource.setrlimit(kind, (value, value))
+
+
+def run(job: str, limits: Limits, sandboxed: bool = True) -> Run:
+    """Run the runner on `job` (JSON text) in a fresh sandbox; returns its events, whatever happens."""
+    with tempfile.TemporaryDirectory(prefix="grader-") as private:
+        private = Path(private)
+        scratch = private / "scratch"
+        scratch.mkdir()
+        os.chmod(scratch, 0o777)  # the sandbox runs as nobody
+        events_path, output_path = private / "events.jsonl", private / "output.txt"
+        python = str(Path(sys.executable).absolute())
+        if sandboxed:
+            cmd = [*bwrap_command(scratch), *sum((["--setenv", k, v] for k, v in environment(limits).items()), []),
+                   python, "-I", "/opt/grader/runner.py"]
+            cwd, env = None, None
+        else:
+            cmd, cwd, env = [python, "-I", str(RUNNER)], scratch, {**environment(limits), "HOME": str(scratch),
+                                                                      "TMPDIR": str(scratch)}
+        with events_path.open("w") as events, output_path.open("w") as output, \
+                tempfile.TemporaryFile("w+") as stdin:
+            stdin.write(job)
+            stdin.seek(0)
+            process = subprocess.Popen(cmd, stdin=stdin, stdout=output, stderr=subprocess.STDOUT, cwd=cwd, env=env,
+                                       pass_fds=(3,),
+                                       preexec_fn=lambda: _child_setup(limits, events.fileno()),
+                                       start_new_session=True)
+            status, detail = _watch(process, scratch, limits)
+        text = events_path.read_text(errors="replace")[: limits.file_bytes]
+        if status == "finished" and '"event": "done"' not in text:
+            tail = output_path.read_text(errors="replace")[-500:].strip()
+            status, detail = "crashed", f"the notebook stopped the grader before the end ({_exit_reason(process)})" + (
+                f": {tail.splitlines()[-1]}" if tail else "")
+        return Run(text, status, detail)
+
+
+def _child_setup(limits: Limits, events_fd: int) -> None:
+    """In the child: the events file becomes fd 3 (the runner writes there), then the limits apply."""
+    if events_fd != 3:
+        os.dup2(events_fd, 3)
+    os.set_inheritable(3, True)
+    apply_limits(limits)
+
+
+def _exit_reason(process: subprocess.Popen) -> str:
+    code = process.returncode
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
+
+
+def _watch(process: subprocess.Popen, scratch: Path, limits: Limits) -> tuple[str, str]:
+    """Wait for the sandbox; kill its whole process group when it breaks a limit only a watchdog sees."""
+    deadline = time.monotonic() + limits.wall_seconds
+    while process.poll() is None:
+        reason = None
+        if time.monotonic() > deadline:
+            reason = ("timeout", f"the notebook ran past its {limits.wall_seconds:.0f} s limit and was stopped")
+        elif _folder_bytes(scratch) > limits.scratch_bytes:
+            reason = ("killed", f"the notebook wrote more than {limits.scratch_bytes // 2**20} MB to disk and was stopped")
+        elif _descendants(process.pid) > limits.processes:
+            reason = ("killed", f"the notebook started more than {limits.processes} processes and was stopped")
+        if reason:
+            _kill(process)
+            return reason
+        time.sleep(0.1)
+    _kill(process)  # anything left in its session
+    return "finished", ""
+
+
+def _kill(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _descendants(pid: int) -> int:
+    """How many processes descend from `pid` (the sandbox's processes live in their own session and PID namespace)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            parent = int(stat[stat.rindex(b")") + 2:].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    count, stack = 0, [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            count += 1
+            stack.append(child)
+    return count

@@ -1,0 +1,130 @@
+"""The real course end to end: every lesson's solution runs, grades to full marks, and its student copy is safe.
+
+One autograde batch grades, for every lesson, a reference submission (which also writes warnings to
+stderr), the untouched student copy, a partial submission (only the first exercise solved) and, where
+listed below, a known wrong answer whose feedback must name the misconception.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import synthetic
+from grader.lessons import lessons, source_notebook, student_notebook
+
+LESSONS = lessons()
+STDERR_NOISE = "import sys, warnings\nwarnings.warn('deprecated!')\nprint('debug output', file=sys.stderr)"
+# lesson -> (exercise cell, a wrong answer, words its feedback must contain)
+WRONG_ANSWERS = {
+    "01_superposition_basics": ("ex_cosine_similarities", '''
+def cosine_similarities(W):
+    W_normed = W / W.norm(dim=0, keepdim=True)
+    return (W_normed.T @ W_normed).abs()
+''', "you used |cos|"),
+    "02_toy_model": ("ex_forward", '''
+def forward(W, b, x):
+    return torch.relu(torch.einsum("ihf,bih->bif", W, torch.einsum("ihf,bif->bih", W, x)))
+''', "you forgot the bias"),
+}
+
+
+def test_there_are_lessons():
+    assert LESSONS[:2] == ["01_superposition_basics", "02_toy_model"]
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_student_copy_has_no_solutions_no_hidden_tests_no_rubrics(lesson: str):
+    source = nbformat.read(source_notebook(lesson), as_version=4)
+    text = student_notebook(lesson).read_text()
+    assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text and "Rubric" not in text
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            body = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
+            lines = [line.strip() for line in body.splitlines() if len(line.strip()) > 25]
+            assert not any(line in text for line in lines), f"{meta['grade_id']} leaks its solution"
+        if meta.get("grade") and cell.cell_type == "code":
+            hidden = cell.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
+            assert hidden.strip() and hidden.strip() not in text, f"{meta['grade_id']} leaks its hidden tests"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_every_test_cell_is_graded_by_a_trusted_probe(lesson: str):
+    source = nbformat.read(source_notebook(lesson), as_version=4)
+    module = importlib.import_module(source.metadata["grader"]["checks"])
+    tests = set(synthetic.tests_of(lesson))
+    assert tests == set(module.EXERCISES), "EXERCISES must cover exactly the lesson's test cells"
+    exercises = set(synthetic.exercises(lesson))
+    assert {f"ex_{t.removeprefix('test_')}" for t in tests} <= exercises, "test_<name> grades ex_<name>"
+
+
+@pytest.mark.slow
+def test_every_solution_notebook_runs_headless():
+    result = subprocess.run([sys.executable, "-m", "grader", "solutions"], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.count("✔") == len(LESSONS)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    root = tmp_path_factory.mktemp("course")
+    subs, out = root / "subs", root / "out"
+    for lesson in LESSONS:
+        first = synthetic.exercises(lesson)[0]
+        synthetic.write_submission(synthetic.make_submission(lesson, "all", prelude=STDERR_NOISE), subs, "reference", lesson)
+        synthetic.write_submission(synthetic.make_submission(lesson), subs, "blank", lesson)
+        synthetic.write_submission(synthetic.make_submission(lesson, [first]), subs, "partial", lesson)
+        if lesson in WRONG_ANSWERS:
+            cell_id, wrong, _ = WRONG_ANSWERS[lesson]
+            nb = synthetic.make_submission(lesson, "all")
+            next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == cell_id).source = wrong
+            synthetic.write_submission(nb, subs, "mistaken", lesson)
+    result = subprocess.run([sys.executable, "-m", "grader", "autograde", str(subs), "--out", str(out), "--workers", "2"],
+                            capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with (out / "grades.csv").open() as f:
+        rows = {(r["student_id"], r["lesson"]): r for r in csv.DictReader(f)}
+    return rows, out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_reference_gets_full_marks_even_with_stderr_noise(graded, lesson: str):
+    rows, _ = graded
+    row = rows[("reference", lesson)]
+    assert row["status"] == "graded" and float(row["score"]) == float(row["max_score"]) > 0, row
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_blank_student_copy_gets_zero_without_crashing(graded, lesson: str):
+    rows, out = graded
+    row = rows[("blank", lesson)]
+    assert row["status"] == "graded" and float(row["score"]) == 0.0, row
+    assert "not implemented yet" in (out / "feedback" / "blank" / lesson / f"{lesson}.html").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_partial_submission_gets_exactly_the_points_of_what_it_solved(graded, lesson: str):
+    rows, _ = graded
+    first = synthetic.exercises(lesson)[0].removeprefix("ex_")
+    assert float(rows[("partial", lesson)]["score"]) == synthetic.tests_of(lesson)[f"test_{first}"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", sorted(WRONG_ANSWERS))
+def test_a_known_wrong_answer_is_named_in_the_feedback(graded, lesson: str):
+    rows, out = graded
+    cell_id, _, words = WRONG_ANSWERS[lesson]
+    points = synthetic.tests_of(lesson)[cell_id.replace("ex_", "test_")]
+    row = rows[("mistaken", lesson)]
+    assert 0 < float(row["score"]) <= float(row["max_score"]) - points  # later exercises may reuse the wrong one
+    assert words in (out / "feedback" / "mistaken" / lesson / f"{lesson}.html").read_text()
