@@ -11,7 +11,8 @@ import math
 import pytest
 import torch
 
-from utils import ToyModel, evaluate_loss, metrics, train
+from utils import ToyModel, best_of_seeds, evaluate_loss, metrics, train
+from utils.phase import candidate_losses, candidate_weights, superposition_boundary
 
 pytestmark = pytest.mark.slow
 
@@ -21,11 +22,9 @@ FEATURE_PROBABILITIES = [1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001]
 PAPER_COUNTS = [(5, 5), (7, 7), (9, 9), (10, 11), (11, 12), (13, 13), (13, 13)]
 
 
-def best_of_seeds(model: ToyModel, n_seeds: int) -> torch.Tensor:
-    """W of the lowest-loss seed for each configuration; instances are laid out configuration-major."""
-    loss = evaluate_loss(model).view(-1, n_seeds)
-    W = model.W.detach().cpu().view(-1, n_seeds, model.n_hidden, model.n_features)
-    return W[torch.arange(W.shape[0]), loss.argmin(dim=1)]
+def best_W(model: ToyModel, n_seeds: int) -> torch.Tensor:
+    """W of the lowest-loss seed for each configuration: (n_configurations, n_hidden, n_features)."""
+    return model.W.detach().cpu()[best_of_seeds(model, n_seeds)]
 
 
 def sweep(activation: str, n_seeds: int = 3) -> torch.Tensor:
@@ -34,7 +33,7 @@ def sweep(activation: str, n_seeds: int = 3) -> torch.Tensor:
     model = ToyModel(20, 5, len(p), sparsity=1 - p, importance=0.7 ** torch.arange(20),
                      activation=activation, device="cpu", seed=1)
     train(model, steps=3000, batch_size=512, lr=5e-3, progress=False)
-    return best_of_seeds(model, n_seeds)
+    return best_W(model, n_seeds)
 
 
 @pytest.fixture(scope="module")
@@ -102,16 +101,11 @@ def test_dimensions_per_feature_sticks_at_one_half():
     p = torch.tensor([1.0, 0.43, 0.36, 0.29, 0.19]).repeat_interleave(2)
     model = ToyModel(20, 5, len(p), sparsity=1 - p, device="cpu", seed=2)
     train(model, steps=3000, batch_size=512, lr=5e-3, progress=False)
-    dims = metrics.dimensions_per_feature(best_of_seeds(model, 2))
+    dims = metrics.dimensions_per_feature(best_W(model, 2))
     assert dims[0] > 0.95, f"dense: one dimension per feature, got {dims[0]:.3f}"
     plateau = dims[1:4]
     assert (plateau - 0.5).abs().max() < 0.04, f"1/(1-S) from 2.3 to 3.5 should sit at 1/2, got {plateau}"
     assert dims[4] < 0.45, f"sparser still, the plateau should end, got {dims[4]:.3f}"
-
-
-def superposition_boundary(r: float) -> float:
-    """Theory for n=2, m=1: superposition wins when 1 - S < 4r / (2 + 5r), for relative importance r <= 1."""
-    return 4 * r / (2 + 5 * r)
 
 
 @pytest.mark.parametrize("r", [0.25, 0.5, 1.0])
@@ -122,9 +116,22 @@ def test_phase_diagram_boundary(r):
     importance = torch.tensor([1.0, r]).expand(len(p), 2)
     model = ToyModel(2, 1, len(p), sparsity=1 - p, importance=importance, device="cpu", seed=0)
     train(model, steps=3000, batch_size=1024, lr=5e-3, progress=False)
-    W = best_of_seeds(model, 4)[:, 0, :]  # (2 points, 2 features)
+    W = best_W(model, 4)[:, 0, :]  # (2 points, 2 features)
     sparse, dense = W
     assert (sparse.abs() > 0.5).all() and sparse[0] * sparse[1] < 0, \
         f"1-S={p[0]:.3f} < {boundary:.3f}: expected an antipodal pair, got W={sparse.tolist()}"
     assert (dense.abs() > 0.5).sum() == 1, \
         f"1-S={p[4]:.3f} > {boundary:.3f}: expected one dedicated feature, got W={dense.tolist()}"
+
+
+@pytest.mark.parametrize("r, p", [(0.5, 0.1), (1.0, 0.4), (0.3, 0.9)])
+def test_candidate_losses_match_a_simulation(r, p):
+    """The closed-form losses of the three n=2, m=1 candidates against utils' loss on 2^18 samples."""
+    names = list(candidate_losses(r, p))
+    model = ToyModel(2, 1, len(names), sparsity=1 - p, importance=torch.tensor([1.0, r]), device="cpu")
+    with torch.no_grad():
+        for k, name in enumerate(names):
+            model.W[k], model.b_final[k] = candidate_weights(name, p)
+    simulated = evaluate_loss(model, batch_size=2**18)
+    for k, name in enumerate(names):
+        assert abs(simulated[k] - candidate_losses(r, p)[name]) < 2e-3 * max(p, 0.1), name

@@ -8,6 +8,6 @@ from utils import metrics, plots
 from utils.data import sparse_features
 from utils.device import default_device, make_generator
 from utils.model import ToyModel
-from utils.training import evaluate_loss, train
+from utils.training import best_of_seeds, evaluate_loss, train
 
-__all__ = ["ToyModel", "train", "evaluate_loss", "sparse_features", "default_device", "make_generator", "metrics", "plots"]
+__all__ = ["ToyModel", "train", "evaluate_loss", "best_of_seeds", "sparse_features", "default_device", "make_generator", "metrics", "plots"]

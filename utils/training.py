@@ -56,3 +56,14 @@ def evaluate_loss(model: nn.Module, batch_size: int = 65_536, seed: int = 12345)
     """Per-instance loss on one large batch drawn with a fixed seed: (n_instances,)."""
     x = model.generate_batch(batch_size, make_generator(seed, next(model.parameters()).device))
     return model.loss(x, model(x)).cpu()
+
+
+@torch.no_grad()
+def best_of_seeds(model: nn.Module, n_seeds: int) -> torch.Tensor:
+    """Index of the lowest-loss instance in each configuration: (n_instances // n_seeds,) (lesson 02).
+
+    Instances are laid out configuration-major (k * n_seeds + seed), as `repeat_interleave` builds them.
+    The paper notes that some seeds land in local minima; keeping the best of a few is its remedy.
+    """
+    loss = evaluate_loss(model).view(-1, n_seeds)
+    return loss.argmin(dim=1) + torch.arange(loss.shape[0]) * n_seeds
