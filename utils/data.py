@@ -20,8 +20,9 @@ def sparse_features(
     value is uniform in [0, 1); otherwise it is exactly 0.
 
     One uniform draw u per entry decides both: the feature is active when u < p, and then u / p is
-    uniform in [0, 1). This halves the random numbers needed compared with drawing values and a
-    mask separately, with exactly the same distribution.
+    uniform in [0, 1). The draws take 24 random bits each, from half as many 64-bit integers, which
+    is about twice as fast as torch.rand on a CPU; the batch is laid out instance-major in memory
+    (a transposed view), which is the layout ToyModel's batched matrix products want.
 
     Args:
         batch_size: number of samples.
@@ -32,5 +33,12 @@ def sparse_features(
         (batch_size, n_instances, n_features) tensor on feature_probability's device.
     """
     p = feature_probability
-    u = torch.rand((batch_size, *p.shape), generator=generator, device=p.device, dtype=p.dtype)
-    return torch.where(u < p, u / p, torch.zeros((), device=p.device, dtype=p.dtype))
+    n_instances, n_features = p.shape
+    n = n_instances * batch_size * n_features
+    bits = torch.empty((n + 1) // 2, dtype=torch.int64, device=p.device).random_(generator=generator)
+    u = (bits.view(torch.int32)[:n] & 0xFFFFFF).to(p.dtype).mul_(2.0**-24)
+    x = u.view(n_instances, batch_size, n_features).div_(p[:, None, :])
+    # Zero where x >= 1 (inactive). threshold_ keeps t where t > -1, i.e. x < 1; it is several times
+    # faster on a CPU than a boolean mask, and negation is exact.
+    torch.nn.functional.threshold_(x.neg_(), -1.0, 0.0)
+    return x.neg_().transpose(0, 1)

@@ -166,19 +166,18 @@ class ToyModel(nn.Module):
         self._check_input(x)
         with torch.no_grad():
             W, b = self.W, self.b_final
-            x_i = x.transpose(0, 1)                                   # (i, batch, f)
+            x_i = x.transpose(0, 1)                                   # (i, batch, f); free for generate_batch's layout
             h = torch.bmm(x_i, W.transpose(1, 2))                     # (i, batch, h)
             z = torch.baddbmm(b[:, None, :], h, W)                    # (i, batch, f)
-            x_hat = torch.relu(z) if self.activation == "relu" else z
-            err = x_hat - x_i
-            weighted = err * self.importance[:, None, :]
-            loss = (weighted * err).mean(dim=(1, 2))
-            # d loss / d z, through the mean over batch and features and the ReLU.
-            dz = weighted * (2.0 / (x.shape[0] * self.n_features))
+            err = (torch.relu(z) if self.activation == "relu" else z.clone()).sub_(x_i)  # x_hat - x
+            # d loss / d z = 2 I (x_hat - x) / (batch * n_features), zero where the ReLU clipped.
+            dz = err * (self.importance * (2.0 / (x.shape[0] * self.n_features)))[:, None, :]
+            loss = torch.linalg.vecdot(dz.flatten(1), err.flatten(1)) / 2
             if self.activation == "relu":
-                dz = dz * (z > 0)
+                # ReLU's own backward kernel: much faster on a CPU than multiplying by a boolean mask.
+                dz = torch.ops.aten.threshold_backward(dz, z, 0.0)
             # W appears twice (encoder h = W x and decoder W^T h): sum both paths.
-            self.W.grad = torch.bmm(h.transpose(1, 2), dz) + torch.bmm(torch.bmm(dz, W.transpose(1, 2)).transpose(1, 2), x_i)
+            self.W.grad = torch.baddbmm(torch.bmm(h.transpose(1, 2), dz), torch.bmm(W, dz.transpose(1, 2)), x_i)
             self.b_final.grad = dz.sum(dim=1)
         return loss
 
