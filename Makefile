@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lab test grade solutions release check
+.PHONY: install sandbox lab test grade solutions release check site
 
 install: $(STAMP)
 
@@ -15,10 +15,17 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
+# Grading runs every submission inside bubblewrap; install it when missing (Debian/Ubuntu, as root or with sudo).
+sandbox:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "bubblewrap (bwrap) is needed to grade: ask an administrator to install the 'bubblewrap' package"; exit 1; fi; \
+	  $$SUDO apt-get install -y -q bubblewrap >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q bubblewrap >/dev/null; }; }
+
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-test: install
+test: install sandbox
 	$(BIN)/python -m pytest
 
 release: install
@@ -30,6 +37,9 @@ check: install
 solutions: install
 	$(BIN)/python -m grader solutions
 
-grade: install
+site: install
+	$(BIN)/python -m grader solutions --html site
+
+grade: install sandbox
 	@test -n "$(SUBMISSIONS)" -a -n "$(OUT)" || { echo "usage: make grade SUBMISSIONS=path/to/submissions OUT=path/to/results"; exit 2; }
 	$(BIN)/python -m grader autograde "$(SUBMISSIONS)" --out "$(OUT)"

@@ -19,6 +19,9 @@ import signal
 import sys
 import time
 
+# Imported before any student code runs (see main), so that shadowing modules cannot replace them.
+from utils.checks import CheckFailed, encode_plain
+
 OUTPUT_LIMIT = 20_000  # characters of stdout/stderr kept per cell
 
 
@@ -72,15 +75,12 @@ def run_cell(shell, source: str, timeout: float) -> tuple[str | None, str, str]:
     return error, out.getvalue(), err.getvalue()
 
 
-def run_probe(shell, probe: dict, seed: int, timeout: float) -> dict:
+def run_probe(shell, probe: dict, function, seed: int, timeout: float) -> dict:
     """Call the lesson's probe on the learner's object; only its plain data leaves this process."""
-    from utils.checks import CheckFailed, encode_plain
-
     record = {"event": "probe", "grade_id": probe["grade_id"], "seed": seed}
     if probe["object"] not in shell.user_ns:
         record["error"] = f"`{probe['object']}` is not defined: run or restore the exercise cell that defines it"
         return record
-    function = getattr(importlib.import_module(probe["module"]), probe["probe"])
     signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     sys.stdout, sys.stderr = CappedText(), CappedText()
@@ -103,6 +103,10 @@ def main() -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
     plotly.basedatatypes.BaseFigure.show = lambda self, *args, **kwargs: None  # no browser, no display here
+    # Look the probes up before any student code runs, so shadowing or reloading modules cannot swap them.
+    # (A submission can still tamper with them in memory; the judge, outside, re-derives every answer.)
+    probes = {cell["probe"]["grade_id"]: getattr(importlib.import_module(cell["probe"]["module"]), cell["probe"]["probe"])
+              for cell in job["cells"] if cell.get("probe")}
     shell = InteractiveShell.instance(colors="nocolor", ast_node_interactivity="none")
     # Errors are reported as one line per cell; a printed traceback would quote the instructor's test code.
     shell.showtraceback = shell.showsyntaxerror = lambda *args, **kwargs: None
@@ -114,7 +118,8 @@ def main() -> None:
                                      "error": error, "stdout": out, "stderr": err,
                                      "seconds": round(time.perf_counter() - start, 3)}) + "\n")
         for seed in (cell.get("probe") or {}).get("seeds", []):
-            events.write(json.dumps(run_probe(shell, cell["probe"], seed, job["cell_timeout"])) + "\n")
+            probe = cell["probe"]
+            events.write(json.dumps(run_probe(shell, probe, probes[probe["grade_id"]], seed, job["cell_timeout"])) + "\n")
     events.write(json.dumps({"event": "done"}) + "\n")
     events.flush()
     os._exit(0)  # skip interpreter teardown: atexit hooks a submission registered must not run

@@ -95,8 +95,8 @@ def apply_limits(limits: Limits) -> None:
 
 def run(job: str, limits: Limits, sandboxed: bool = True) -> Run:
     """Run the runner on `job` (JSON text) in a fresh sandbox; returns its events, whatever happens."""
-    with tempfile.TemporaryDirectory(prefix="grader-") as private:
-        private = Path(private)
+    private = Path(tempfile.mkdtemp(prefix="grader-"))
+    try:
         scratch = private / "scratch"
         scratch.mkdir()
         os.chmod(scratch, 0o777)  # the sandbox runs as nobody
@@ -124,6 +124,18 @@ def run(job: str, limits: Limits, sandboxed: bool = True) -> Run:
             status, detail = "crashed", f"the notebook stopped the grader before the end ({_exit_reason(process)})" + (
                 f": {tail.splitlines()[-1]}" if tail else "")
         return Run(text, status, detail)
+    finally:
+        _remove(private)
+
+
+def _remove(folder: Path) -> None:
+    """Delete a run's folder; its last processes may still be dying, so retry briefly."""
+    for _ in range(50):
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            return
+        time.sleep(0.1)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _child_setup(limits: Limits, events_fd: int) -> None:

@@ -1,0 +1,79 @@
+"""Grading at scale: a Dask cluster gives the same grades, a killed batch resumes, re-grading is idempotent."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader import synthetic
+
+pytestmark = pytest.mark.slow
+LESSON = "01_superposition_basics"
+
+
+def make_class(subs: Path, size: int) -> dict[str, float]:
+    """`size` students with 0, 1, 2, ... exercises solved; returns the score each must get."""
+    exercises, points = synthetic.exercises(LESSON), synthetic.tests_of(LESSON)
+    expected = {}
+    for k in range(size):
+        solved = exercises[: k % (len(exercises) + 1)]
+        synthetic.write_submission(synthetic.make_submission(LESSON, solved), subs, f"s{k:02d}", LESSON)
+        expected[f"s{k:02d}"] = sum(points[e.replace("ex_", "test_")] for e in solved)
+    return expected
+
+
+def grade(subs: Path, out: Path, *extra: str, background: bool = False):
+    cmd = [sys.executable, "-m", "grader", "autograde", str(subs), "--out", str(out), *extra]
+    if background:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def scores(out: Path) -> dict[str, float]:
+    with (out / "grades.csv").open() as f:
+        return {r["student_id"]: float(r["score"]) for r in csv.DictReader(f)}
+
+
+def test_a_local_dask_cluster_grades_like_local_workers(tmp_path: Path):
+    expected = make_class(tmp_path / "subs", 4)
+    grade(tmp_path / "subs", tmp_path / "out", "--scheduler", "local", "--workers", "2")
+    assert scores(tmp_path / "out") == expected
+
+
+def test_a_killed_batch_resumes_and_regrading_is_idempotent(tmp_path: Path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    expected = make_class(subs, 6)
+    process = grade(subs, out, "--workers", "1", background=True)
+    deadline = time.monotonic() + 300
+    while not list((out / "results").rglob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the grader and every sandbox it started
+    process.wait()
+    finished = len(list((out / "results").rglob("*.json")))
+    assert 1 <= finished < 6, "the grader should have been killed mid-batch"
+
+    with sqlite3.connect(out / "workspace" / "gradebook.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with (out / "grades.csv").open() as f:
+        assert len(list(csv.DictReader(f))) >= finished  # a complete table, never half a file
+
+    resumed = grade(subs, out, "--workers", "2")
+    assert f"{finished} unchanged since the last run" in resumed.stdout
+    assert scores(out) == expected
+    table = (out / "grades.csv").read_bytes()
+    again = grade(subs, out)
+    assert "6 unchanged since the last run" in again.stdout
+    assert (out / "grades.csv").read_bytes() == table
+    with sqlite3.connect(out / "workspace" / "gradebook.db") as db:
+        rows = db.execute("SELECT COUNT(*) FROM submitted_assignment").fetchone()[0]
+    assert rows == 6, "each student has exactly one submission in the gradebook"
