@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install sandbox lab test grade solutions release check site
+.PHONY: install sandbox lab test grade formgrade solutions release check site
 
 install: $(STAMP)
 
@@ -43,3 +43,8 @@ site: install
 grade: install sandbox
 	@test -n "$(SUBMISSIONS)" -a -n "$(OUT)" || { echo "usage: make grade SUBMISSIONS=path/to/submissions OUT=path/to/results"; exit 2; }
 	$(BIN)/python -m grader autograde "$(SUBMISSIONS)" --out "$(OUT)"
+
+# Grade the written answers of a graded batch in nbgrader's formgrader (Nbgrader > Formgrader in JupyterLab).
+formgrade: install
+	@test -d "$(OUT)/workspace" || { echo "usage: make formgrade OUT=path/to/results (after make grade)"; exit 2; }
+	cd "$(OUT)/workspace" && $(abspath $(BIN))/jupyter lab

@@ -1,8 +1,9 @@
 """`python -m grader solutions [--html SITE]`: run every solution notebook headless, optionally as a site.
 
-The site is one HTML page per lesson (outputs and interactive plotly figures included) and an
-index. Cells the student writes or that grade them carry a banner, so a reader sees where the
-exercises are; nothing of the student copies is published.
+The site is one HTML page per lesson (outputs and interactive plotly figures included, plotly.js
+inlined so pages work offline), the student copy of each lesson as a page, and an index. In the
+solution pages, cells the student writes or that grade them carry a banner, so a reader sees where
+the exercises are.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
-from grader.lessons import resolve, source_notebook
+from grader.lessons import resolve, source_notebook, student_notebook
 
 BANNERS = {
     "solution": "**✏️ Exercise (`{grade_id}`)**: students write this cell; what follows is the reference solution.",
@@ -66,8 +67,18 @@ def write_page(nb: nbformat.NotebookNode, lesson: str, site: Path) -> Path:
     return page
 
 
+def write_student_page(lesson: str, site: Path) -> Path:
+    """The student copy as a page (no outputs, no solutions), to preview what students get."""
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(student_notebook(lesson), as_version=4))
+    page = site / "student" / f"{lesson}.html"
+    page.parent.mkdir(exist_ok=True)
+    page.write_text(body)
+    return page
+
+
 def write_index(site: Path, pages: dict[str, str]) -> Path:
-    items = "\n".join(f'<li><a href="{html.escape(name)}.html">{html.escape(title)}</a></li>'
+    items = "\n".join(f'<li><a href="{html.escape(name)}.html">{html.escape(title)}</a> '
+                      f'(<a href="student/{html.escape(name)}.html">student copy</a>)</li>'
                       for name, title in pages.items())
     index = site / "index.html"
     index.write_text(f"""<!DOCTYPE html>
@@ -108,6 +119,7 @@ def run_solutions(lesson: str | None = None, site: Path | None = None) -> list[s
         if site is not None:
             pages[name] = lesson_title(nb, name)
             write_page(nb, name, site)
+            write_student_page(name, site)
     if site is not None and pages:
         print(f"site: {write_index(site, pages)}")
     return failures

@@ -1,8 +1,9 @@
-"""The grading workspace: an nbgrader course directory outside the repo, driven by subprocesses.
+"""The grading workspace: an nbgrader course folder outside the repo, for nbgrader's formgrader.
 
-OUT/workspace/ holds source/ (the lessons' nbgrader sources), submitted/, autograded/,
-gradebook.db and logs/. Every nbgrader command runs in its own process, so a submission's kernel
-never shares memory with the instructor's process.
+OUT/workspace/ holds source/ (the lessons' nbgrader sources), autograded/ (each graded submission),
+gradebook.db (automatic scores, and the manual ones instructors enter in formgrader) and logs/.
+nbgrader itself only registers the lessons here (generate_assignment, in a subprocess); running and
+judging submissions is grader.sandbox's and grader.trusted's job.
 """
 
 from __future__ import annotations
@@ -36,14 +37,18 @@ def prepare(workspace: Path, lessons: list[str]) -> Path:
     return workspace
 
 
+def nbgrader_env() -> dict[str, str]:
+    """nbgrader calls tools (alembic, jupyter) by name: put this environment's bin/ first on PATH."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
 def run_nbgrader(workspace: Path, args: list[str], log: str, timeout: float) -> None:
     """Run `nbgrader ARGS` in the workspace in a new process group; kill the whole group on timeout."""
     log_path = workspace / "logs" / f"{log}.log"
-    # nbgrader calls tools (alembic, jupyter) by name: put this environment's bin/ first on PATH.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     with log_path.open("w") as log_file:
         process = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=workspace, stdout=log_file,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                   env=nbgrader_env())
         try:
             returncode = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -7,13 +7,20 @@ by itself. W is (n_instances, n_hidden, n_features) or a single (n_hidden, n_fea
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
+import plotly.io as pio
 import torch
 from plotly.subplots import make_subplots
 
 from utils import metrics
+
+if "ipykernel" in sys.modules:
+    # Each figure carries plotly's MIME bundle (JupyterLab, Notebook 7) and self-contained HTML with
+    # plotly.js inlined once per notebook, so nbconvert's HTML exports stay interactive offline.
+    pio.renderers.default = "plotly_mimetype+notebook"
 
 #: The feature-dimensionality fractions the paper finds features clustering at.
 PAPER_FRACTIONS = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8)
