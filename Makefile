@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install sandbox lab test grade formgrade solutions release check site
+.PHONY: install sandbox browser lab test grade formgrade solutions release check site
 
 install: $(STAMP)
 
@@ -22,10 +22,17 @@ sandbox:
 	  else echo "bubblewrap (bwrap) is needed to grade: ask an administrator to install the 'bubblewrap' package"; exit 1; fi; \
 	  $$SUDO apt-get install -y -q bubblewrap >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q bubblewrap >/dev/null; }; }
 
+# The site tests open pages in headless Chromium; without it (no root, no sudo) those tests are skipped.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else SUDO=false; fi; \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null 2>&1 && \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1; } || echo "chromium not installed: the site's browser tests will be skipped"; }
+
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-test: install sandbox
+test: install sandbox browser
 	$(BIN)/python -m pytest
 
 release: install
