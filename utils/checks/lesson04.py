@@ -1,42 +1,225 @@
-"""Visible checks for lesson 04 (the geometry of superposition). Each exercise: probe_*, judge_*, check_*."""
+"""Visible checks for lesson 04 (the geometry of superposition). Each exercise: probe_*, judge_*, check_*.
+
+probe_* calls the learner's object on inputs built from `seed` and returns plain data only; judge_*
+rebuilds the inputs and the reference from `seed` (utils.metrics, utils.ToyModel, utils.evaluate_loss)
+and names the likely misconception when something is off.
+"""
 
 from __future__ import annotations
+
+import copy
+import math
+import numbers
 
 import torch
 
 from utils import metrics
 from utils.checks import Plain, as_tensor, call_learner, close, expect_shape, fail, run_check
 from utils.device import make_generator
+from utils.geometry import HiddenReLUModel, mean_pairwise_cosine, random_rotation
+from utils.model import ToyModel
+from utils.training import evaluate_loss
 
 
 def _generator(seed: int) -> torch.Generator:
     return make_generator(4000 + seed, torch.device("cpu"))
 
 
-# --- feature_dimensionality ----------------------------------------------------------------------
+THRESHOLD = 0.5  # a feature is "represented" when ||W_i|| > THRESHOLD (utils.metrics.represented_features)
 
-def _dimensionality_inputs(seed: int) -> torch.Tensor:
-    g = _generator(seed)
-    W = torch.randn(4, 9, generator=g)
-    W[:, :2] = torch.tensor([[1.5, -1.5], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])  # an antipodal pair: D = 1/2
-    W[0, 2:] = 0.0
+
+# --- analyze_superposition -----------------------------------------------------------------------
+
+STEPS = 1000  # what the probe asks for: enough for 5 -> 2 with lr 5e-3 (about a second)
+
+
+def analyze_cases(seed: int) -> tuple[tuple[str, int, float], ...]:
+    """(name, n_features, sparsity) of the two runs the probe asks for; n_hidden is always 2.
+
+    The sparse run settles into a regular polygon (seed 0: the pentagon; seed 1: a square of two
+    antipodal pairs); the dense run spends its two dimensions on about two features' worth of norm.
+    """
+    sparse = ((5, 0.95), (4, 0.9), (5, 0.97))[seed % 3]
+    dense_n = (5, 4, 4)[seed % 3]
+    return (("sparse", sparse[0], sparse[1]), ("dense", dense_n, 0.0))
+
+
+def _plain_result(result) -> Plain:
+    if not isinstance(result, dict):
+        return {"type": type(result).__name__}
+    out: Plain = {"type": "dict", "keys": sorted(str(k) for k in result)}
+    W = result.get("W")
+    out["W"] = as_tensor(W, "result['W']") if W is not None else "missing"
+    for key, kind in (("mean_cosine", float), ("n_represented", int)):
+        value = result.get(key)
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        out[key] = kind(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else \
+            f"type {type(value).__name__}"
+    out["figure"] = type(result.get("figure")).__name__
+    return out
+
+
+def probe_analyze_superposition(analyze_superposition, seed: int) -> Plain:
+    data: Plain = {}
+    for name, n_features, sparsity in analyze_cases(seed):
+        try:
+            result = call_learner(analyze_superposition, n_features, 2, sparsity, steps=STEPS, seed=seed)
+        except AssertionError:  # CheckFailed ("not implemented yet") goes to the learner as it is
+            raise
+        except Exception as error:  # noqa: BLE001 - recorded so the judge can name the likely cause
+            data[name] = {"type": "error", "error": f"{type(error).__name__}: {error}"[:500]}
+            continue
+        data[name] = _plain_result(result)
+    return data
+
+
+def reference_mean_cosine(W: torch.Tensor, threshold: float = THRESHOLD) -> float:
+    """Mean signed cosine over pairs of distinct represented features (0.0 with fewer than two)."""
+    return mean_pairwise_cosine(W[:, W.norm(dim=0) > threshold])
+
+
+def _initial_weights(n_features: int, seed: int) -> torch.Tensor:
+    """The weights ToyModel(n_features, 2, n_instances=4, seed=seed) starts from: (4, 2, n_features)."""
+    return ToyModel(n_features, 2, n_instances=4, seed=seed, device="cpu").W.detach()
+
+
+def _judge_format(result: Plain, name: str, n_features: int, sparsity: float) -> torch.Tensor:
+    call = f"analyze_superposition({n_features}, 2, {sparsity})"
+    if result["type"] == "error":
+        error = result["error"]
+        hint = (" Pass `sparsity` to ToyModel unchanged: it is S, the probability a feature is ZERO, not "
+                "1 - S." if "sparsity must be in" in error else "")
+        fail(f"{call} raised {error}.{hint}")
+    if result["type"] != "dict":
+        fail(f"analyze_superposition should return a dict with keys 'W', 'mean_cosine', 'n_represented' and "
+             f"'figure'; got {result['type']}.")
+    missing = [k for k in ("W", "mean_cosine", "n_represented", "figure") if k not in result["keys"]]
+    if missing:
+        fail(f"the returned dict has no {', '.join(repr(k) for k in missing)}; it needs 'W', 'mean_cosine', "
+             "'n_represented' and 'figure'.")
+    W = result["W"]
+    if not isinstance(W, torch.Tensor):
+        fail("result['W'] should be the best instance's weights, a tensor of shape (n_hidden, n_features).")
+    if tuple(W.shape) == (n_features, 2):
+        fail(f"W is transposed: it has shape (n_features, n_hidden) = {tuple(W.shape)}; return it as "
+             f"(n_hidden, n_features) = (2, {n_features}), one column per feature, as ToyModel stores it.")
+    if W.ndim == 3 and tuple(W.shape[1:]) == (2, n_features):
+        fail(f"W has shape {tuple(W.shape)}: return ONE instance, the lowest-loss one, as (n_hidden, n_features): "
+             "model.W.detach()[best_of_seeds(model, 4)][0].")
+    expect_shape(W, (2, n_features), "result['W']", "W of the best instance, (n_hidden, n_features).")
+    if not torch.isfinite(W).all():
+        fail("result['W'] contains nan or inf: did training diverge?")
+    for key in ("mean_cosine", "n_represented"):
+        if isinstance(result[key], str):
+            fail(f"result['{key}'] should be a number, got {result[key]}.")
+    if result["figure"] != "Figure":
+        fail(f"result['figure'] should be a plotly go.Figure of the learned geometry (e.g. plots.feature_directions(W)); "
+             f"got {result['figure']}.")
     return W
 
 
+def _judge_measurements(result: Plain, W: torch.Tensor, name: str) -> None:
+    norms = W.norm(dim=0)
+    keep = norms > THRESHOLD
+    k = int(keep.sum())
+    if result["n_represented"] != k:
+        fail(f"n_represented = {result['n_represented']} in the {name} run, but {k} columns of the returned W have "
+             f"norm > {THRESHOLD} (column i is feature i; is W transposed when you count?).")
+    got, want = result["mean_cosine"], reference_mean_cosine(W)
+    if not math.isfinite(got):
+        fail(f"mean_cosine is {got}: with fewer than two represented features return 0.0, and never divide by a "
+             "zero norm (only represented features count).")
+    if abs(got - want) <= 1e-3:
+        return
+    if k >= 2:
+        cos = metrics.cosine_similarities(W[:, keep])
+        off_diagonal = ~torch.eye(k, dtype=torch.bool)
+        if abs(got - float(cos[off_diagonal].abs().mean())) < 1e-3:
+            fail("mean_cosine uses |cos|: the exercise asks for the SIGNED cosine. A pentagon's mean is negative "
+                 "(-0.25): its strongest interference is negative, which the ReLU removes for free.")
+        if abs(got - float(cos.mean())) < 1e-3:
+            fail("mean_cosine includes the diagonal (each feature with itself, cos = 1): average over pairs i != j "
+                 "only, k (k - 1) of them.")
+        if abs(got - float(cos[off_diagonal].mean()) / 2) < 1e-3:
+            fail("mean_cosine counts each pair once but divides by k (k - 1), the number of ordered pairs: use "
+                 "k (k - 1) / 2 with the upper triangle, or all off-diagonal entries with k (k - 1).")
+    everything = mean_pairwise_cosine(W)
+    if abs(got - everything) < 1e-3 and abs(everything - want) > 1e-3:
+        fail("mean_cosine averages over ALL features; average over the represented ones only (norm > 0.5): a "
+             "feature the model dropped has a near-zero column whose direction is noise.")
+    fail(f"mean_cosine = {got:.4f}, but the returned W gives {want:.4f}: the mean signed cosine over pairs of "
+         f"distinct represented features (norm > {THRESHOLD}).")
+
+
+def judge_analyze_superposition(data: Plain, seed: int) -> str:
+    cases = analyze_cases(seed)
+    results = {name: data[name] for name, _, _ in cases}
+    weights = {}
+    for name, n_features, sparsity in cases:  # the format of both runs first
+        weights[name] = _judge_format(results[name], name, n_features, sparsity)
+    for name, _, _ in cases:
+        _judge_measurements(results[name], weights[name], name)
+    for name, n_features, sparsity in cases:  # then: did it train, with sparsity meaning S?
+        W = weights[name]
+        if any(close(W, W0, atol=1e-5) for W0 in _initial_weights(n_features, seed)):
+            fail(f"the returned W of the {name} run is exactly ToyModel's initial weights: the model was not trained. "
+                 "Call train(model, steps=steps, batch_size=512, lr=5e-3, seed=seed, progress=False) before reading W.")
+    (_, n, S), (_, n_dense, _) = cases
+    W, result = weights["sparse"], results["sparse"]
+    total = float((W**2).sum())
+    k = int((W.norm(dim=0) > THRESHOLD).sum())
+    polygon = -1 / (n - 1)
+    if k < n or abs(result["mean_cosine"] - polygon) > 0.03 or total < 0.8 * n:
+        looks_dense = total < 3.0
+        fail(f"with sparsity S = {S} (each feature active {1 - S:.0%} of the time) a trained {n} -> 2 model represents all "
+             f"{n} features as a regular polygon: mean cosine -1/(n-1) = {polygon:.3f}, ||W||_F^2 about {n}. Yours "
+             f"represents {k} with mean cosine {result['mean_cosine']:.3f} and ||W||_F^2 = {total:.2f}. "
+             + ("That looks like DENSE features: is sparsity used as the feature probability? ToyModel's sparsity "
+                "is S, the probability a feature is zero; pass it unchanged. " if looks_dense else "")
+             + "Was the model trained (steps, lr=5e-3, batch_size=512), and did you keep the lowest-loss of the "
+               "4 instances (best_of_seeds)?")
+    W = weights["dense"]
+    total = float((W**2).sum())
+    if not 1.5 <= total <= 2.7:
+        fail(f"with dense features (S = 0) interference costs on every input, so a trained {n_dense} -> 2 model keeps "
+             f"about n_hidden = 2 features' worth of weight: ||W||_F^2 close to 2 (m / ||W||_F^2 = 1, no "
+             f"superposition). Yours has ||W||_F^2 = {total:.2f}. Was it trained, with sparsity passed as S?")
+    return (f"analyze_superposition: W is (n_hidden, n_features), mean signed cosine and n_represented match W, "
+            f"a trained {n}-gon when sparse (mean cosine {polygon:.2f}), about 2 features' worth when dense")
+
+
+def check_analyze_superposition(analyze_superposition, seed: int = 0) -> None:
+    run_check(probe_analyze_superposition, judge_analyze_superposition, analyze_superposition, seed)
+
+
+# --- feature_dimensionality ----------------------------------------------------------------------
+
+def dimensionality_inputs(seed: int) -> torch.Tensor:
+    """(4, 9): an antipodal pair (D = 1/2 each) orthogonal to 7 random features; no zero columns."""
+    g = _generator(seed)
+    W = torch.randn(4, 9, generator=g)
+    scale = 1.0 + float(torch.rand((), generator=g))
+    W[:, :2] = torch.tensor([[scale, -scale], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    W[0, 2:] = 0.0
+    return W[:, torch.randperm(9, generator=g)]
+
+
 def probe_feature_dimensionality(feature_dimensionality, seed: int) -> Plain:
-    W = _dimensionality_inputs(seed)
+    W = dimensionality_inputs(seed)
     return {"D": as_tensor(call_learner(feature_dimensionality, W.clone()), "feature_dimensionality(W)")}
 
 
 def judge_feature_dimensionality(data: Plain, seed: int) -> str:
-    W = _dimensionality_inputs(seed)
+    W = dimensionality_inputs(seed)
     got, want = data["D"], metrics.feature_dimensionality(W)
     if tuple(got.shape) == (W.shape[0],):
-        fail("one value per row: features are the columns of W (n_hidden, n_features); return (n_features,).")
+        fail("you computed one value per ROW: features are the columns of W (n_hidden, n_features); return "
+             "(n_features,), one D_i per column.")
     expect_shape(got, tuple(want.shape), "feature_dimensionality(W)", "One D_i per feature (column of W).")
     gram = W.T @ W
     norms2 = gram.diagonal()
-    unnormalised = norms2 / (gram ** 2).sum(dim=1)
+    unnormalised = norms2 / (gram**2).sum(dim=1)
     if close(got, unnormalised, atol=1e-4):
         fail("the denominator must use the unit vector W_i_hat = W_i / ||W_i||: sum_j (W_i_hat . W_j)^2. "
              "Without normalising, D_i changes when you rescale W, and a dedicated feature no longer has D = 1.")
@@ -47,7 +230,7 @@ def judge_feature_dimensionality(data: Plain, seed: int) -> str:
              "otherwise a feature alone in its dimension divides by zero.")
     if not close(got, want, atol=1e-4):
         fail("D_i = ||W_i||^2 / sum_j (W_i_hat . W_j)^2, with W_i the i-th column. An antipodal pair should "
-             "give 1/2 each.")
+             "give 1/2 each, a feature orthogonal to all others 1.")
     return "feature_dimensionality: one D_i per column, antipodal pair = 1/2, matches utils.metrics"
 
 
@@ -55,122 +238,85 @@ def check_feature_dimensionality(feature_dimensionality, seed: int = 0) -> None:
     run_check(probe_feature_dimensionality, judge_feature_dimensionality, feature_dimensionality, seed)
 
 
-# --- analyze_superposition -----------------------------------------------------------------------
-
-CASES = (("sparse", 0.95), ("dense", 0.0))
-
-
-def probe_analyze_superposition(analyze_superposition, seed: int) -> Plain:
-    data: Plain = {}
-    for name, sparsity in CASES:
-        result = call_learner(analyze_superposition, 5, 2, sparsity, steps=1500, seed=seed)
-        if not isinstance(result, dict):
-            return {"type": type(result).__name__}
-        data[name] = {"W": as_tensor(result.get("W"), "result['W']"),
-                      "mean_cosine": float(result.get("mean_cosine", float("nan"))),
-                      "n_represented": int(result.get("n_represented", -1)),
-                      "figure": type(result.get("figure")).__name__}
-    data["type"] = "dict"
-    return data
-
-
-def reference_mean_cosine(W: torch.Tensor, threshold: float = 0.5) -> float:
-    """Mean signed cosine over pairs of distinct represented features (0.0 with fewer than two)."""
-    keep = W.norm(dim=0) > threshold
-    cos = metrics.cosine_similarities(W[:, keep])
-    k = int(keep.sum())
-    return 0.0 if k < 2 else float((cos.sum() - cos.diagonal().sum()) / (k * (k - 1)))
-
-
-def judge_analyze_superposition(data: Plain, seed: int) -> str:
-    if data["type"] != "dict":
-        fail(f"analyze_superposition should return a dict (W, mean_cosine, n_represented, figure); got {data['type']}.")
-    for name, sparsity in CASES:
-        result = data[name]
-        W = result["W"]
-        if tuple(W.shape) == (5, 2):
-            fail("W is (n_features, n_hidden) = (5, 2): return it as (n_hidden, n_features) = (2, 5), columns = features.")
-        expect_shape(W, (2, 5), "result['W']", "W of the best instance, (n_hidden, n_features).")
-        if result["figure"] != "Figure":
-            fail(f"result['figure'] should be a plotly go.Figure of the learned directions; got {result['figure']}.")
-        n_rep = int((W.norm(dim=0) > 0.5).sum())
-        if result["n_represented"] != n_rep:
-            fail(f"n_represented = {result['n_represented']}, but {n_rep} columns of the returned W have norm > 0.5.")
-        want = reference_mean_cosine(W)
-        keep = W.norm(dim=0) > 0.5
-        k = int(keep.sum())
-        cos = metrics.cosine_similarities(W[:, keep])
-        if k >= 2 and abs(result["mean_cosine"] - float((cos.abs().sum() - k) / (k * (k - 1)))) < 1e-4 \
-                and abs(want - float((cos.abs().sum() - k) / (k * (k - 1)))) > 1e-3:
-            fail("mean_cosine uses |cos|: the exercise asks for the signed cosine (a pentagon's is negative).")
-        if k >= 2 and abs(result["mean_cosine"] - float(cos.mean())) < 1e-4 and abs(want - float(cos.mean())) > 1e-3:
-            fail("mean_cosine includes the diagonal (each feature with itself, cos = 1): average over i != j.")
-        if abs(result["mean_cosine"] - want) > 1e-3:
-            fail(f"mean_cosine = {result['mean_cosine']:.4f}, but the returned W gives {want:.4f} (the mean signed "
-                 "cosine over pairs of distinct represented features).")
-        if name == "sparse" and n_rep < 4:
-            fail(f"with sparsity 0.95 (features active 5% of the time) a trained 5->2 model represents all 5 "
-                 f"features (a pentagon); yours represents {n_rep}. Is sparsity passed as S (the probability of "
-                 "being zero), was the model trained, and did you keep the lowest-loss of several seeds?")
-        if name == "sparse" and abs(result["mean_cosine"] + 0.25) > 0.05:
-            fail(f"the sparse model's mean cosine is {result['mean_cosine']:.3f}; a trained pentagon's is -0.25. "
-                 "Was the model trained, and did you keep the lowest-loss seed?")
-        if name == "dense" and n_rep > 4:
-            fail(f"with dense features (S = 0) a 5->2 model cannot afford to represent all 5 features; yours "
-                 f"represents {n_rep}. Did it train?")
-    return "analyze_superposition: W orientation, mean signed cosine, represented features, pentagon when sparse"
-
-
-def check_analyze_superposition(analyze_superposition, seed: int = 0) -> None:
-    run_check(probe_analyze_superposition, judge_analyze_superposition, analyze_superposition, seed)
-
-
 # --- rotation_loss_change ------------------------------------------------------------------------
 
-def _rotation_inputs(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+N_FEATURES, N_HIDDEN = 6, 3
+
+
+def rotation_inputs(seed: int) -> tuple[ToyModel, HiddenReLUModel, torch.Tensor]:
+    """A bottleneck ToyModel and a HiddenReLUModel (6 features, 3 hidden, one instance, seeded weights and
+    biases, S = 0.8) and a random (3, 3) rotation. Untrained: invariance does not need training."""
     g = _generator(seed)
-    W = torch.randn(3, 6, generator=g) * 0.7
-    b = -0.1 * torch.ones(6)
-    R, _ = torch.linalg.qr(torch.randn(3, 3, generator=g))
-    x = torch.rand(256, 6, generator=g) * (torch.rand(256, 6, generator=g) < 0.3)
-    return W, b, R, x
+    models = []
+    for cls in (ToyModel, HiddenReLUModel):
+        model = cls(N_FEATURES, N_HIDDEN, sparsity=0.8, seed=4000 + seed, device="cpu")
+        with torch.no_grad():
+            model.W.mul_(1.5)
+            model.b_final.copy_(0.2 * torch.randn(1, N_FEATURES, generator=g) - 0.1)
+        models.append(model)
+    return models[0], models[1], random_rotation(N_HIDDEN, seed=4000 + seed)
 
 
-def reference_losses(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> tuple[float, float]:
-    """(bottleneck loss, hidden-ReLU loss) of reconstructing x (batch, n_features)."""
-    bottleneck = torch.relu(x @ W.T @ W + b)
-    hidden_relu = torch.relu(torch.relu(x @ W.T) @ W + b)
-    return float(((x - bottleneck) ** 2).mean()), float(((x - hidden_relu) ** 2).mean())
+def reference_change(model: ToyModel, rotation: torch.Tensor) -> float:
+    """evaluate_loss with W -> rotation @ W, minus evaluate_loss of the model; the model is not changed."""
+    rotated = copy.deepcopy(model)
+    with torch.no_grad():
+        rotated.W.copy_(rotation @ model.W)
+    return float(evaluate_loss(rotated).sum() - evaluate_loss(model).sum())
+
+
+def _as_float(value) -> float | str:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.item())
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return f"type {type(value).__name__}" + (f" of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else "")
 
 
 def probe_rotation_loss_change(rotation_loss_change, seed: int) -> Plain:
-    W, b, R, x = _rotation_inputs(seed)
-    result = call_learner(rotation_loss_change, W.clone(), b.clone(), R.clone(), x.clone())
-    if not isinstance(result, dict):
-        return {"type": type(result).__name__}
-    return {"type": "dict", "bottleneck": float(result.get("bottleneck", float("nan"))),
-            "hidden_relu": float(result.get("hidden_relu", float("nan")))}
+    bottleneck, hidden_relu, R = rotation_inputs(seed)
+    data: Plain = {}
+    for name, model in (("bottleneck", bottleneck), ("hidden_relu", hidden_relu)):
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        data[name] = _as_float(call_learner(rotation_loss_change, model, R.clone()))
+        data[f"{name}_unchanged"] = all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    return data
 
 
 def judge_rotation_loss_change(data: Plain, seed: int) -> str:
-    if data["type"] != "dict":
-        fail(f"rotation_loss_change should return a dict with keys 'bottleneck' and 'hidden_relu'; got {data['type']}.")
-    W, b, R, x = _rotation_inputs(seed)
-    before, after = reference_losses(W, b, x), reference_losses(R @ W, b, x)
-    want = {"bottleneck": after[0] - before[0], "hidden_relu": after[1] - before[1]}
-    if abs(data["bottleneck"]) > 1e-5:
-        fail(f"the bottleneck model's loss changed by {data['bottleneck']:.2e} under a rotation of the hidden "
-             "space; it must not: (R W)^T (R W) = W^T R^T R W = W^T W. Rotate the hidden space as W -> R W "
-             "(R is (n_hidden, n_hidden)), not W R.")
+    bottleneck, hidden_relu, R = rotation_inputs(seed)
+    for name in ("bottleneck", "hidden_relu"):
+        if isinstance(data[name], str):
+            fail(f"rotation_loss_change should return a float (the change in loss); for the {name} model it "
+                 f"returned {data[name]}.")
+        if not math.isfinite(data[name]):
+            fail(f"rotation_loss_change returned {data[name]} for the {name} model.")
+    for name in ("bottleneck", "hidden_relu"):
+        if not data[f"{name}_unchanged"]:
+            fail(f"rotation_loss_change changed the model it was given ({name}): rotate a copy "
+                 "(copy.deepcopy(model)), and leave the learner's model as it was.")
+    want = {"bottleneck": reference_change(bottleneck, R), "hidden_relu": reference_change(hidden_relu, R)}
+    if abs(data["bottleneck"]) > 1e-6:
+        fail(f"the bottleneck's loss changed by {data['bottleneck']:.2e} under a rotation of its hidden space; it must "
+             "not: (R W)^T (R W) = W^T R^T R W = W^T W. Rotate W in BOTH places (the model uses the same W to "
+             "encode and decode), and compare the two losses on the SAME batch: utils.evaluate_loss draws a "
+             "fixed one; a fresh random batch for each adds noise.")
     if abs(data["hidden_relu"]) < 1e-6:
-        fail("the hidden-ReLU model's loss did not change: put the ReLU on the hidden layer, h = ReLU(W x), "
-             "then x_hat = ReLU(W^T h + b); an elementwise ReLU does not commute with a rotation.")
-    if abs(data["hidden_relu"] - want["hidden_relu"]) > 1e-5:
-        if abs(data["hidden_relu"] + want["hidden_relu"]) < 1e-5:
-            fail("the sign is flipped: return loss(rotated) - loss(original).")
-        fail(f"hidden_relu change = {data['hidden_relu']:.6f}, expected {want['hidden_relu']:.6f}: the loss is the "
-             "mean over batch and features of (x - x_hat)^2, the rotated weights are R @ W.")
-    return "rotation_loss_change: the bottleneck is rotation-invariant, the hidden ReLU is not"
+        fail("the hidden-ReLU model's loss did not change, but an elementwise ReLU does not commute with a rotation. "
+             "Keep the model's own class (copy.deepcopy(model)) so its forward, h = ReLU(W x), is the one evaluated.")
+    got = data["hidden_relu"]
+    tolerance = 0.02 * abs(want["hidden_relu"]) + 1e-6
+    if abs(got - want["hidden_relu"]) > tolerance:
+        if abs(got + want["hidden_relu"]) <= tolerance:
+            fail("the sign is flipped: return loss(rotated) - loss(original), so a rotation that hurts is positive.")
+        transposed = reference_change(hidden_relu, R.T)
+        if abs(got - transposed) <= 0.02 * abs(transposed) + 1e-6:
+            fail("you rotated with rotation.T (W -> R^T W); the rotated weights are rotation @ W, with rotation "
+                 "(n_hidden, n_hidden) acting on the hidden space.")
+        fail(f"hidden-ReLU change = {got:.6f}, expected {want['hidden_relu']:.6f}: the rotated weights are "
+             "rotation @ model.W, and both losses come from utils.evaluate_loss (one fixed batch).")
+    return (f"rotation_loss_change: the bottleneck is rotation-invariant, the hidden ReLU is not "
+            f"(change {want['hidden_relu']:+.4f})")
 
 
 def check_rotation_loss_change(rotation_loss_change, seed: int = 0) -> None:
@@ -178,8 +324,8 @@ def check_rotation_loss_change(rotation_loss_change, seed: int = 0) -> None:
 
 
 EXERCISES = {
+    "test_analyze_superposition": ("analyze_superposition", probe_analyze_superposition, judge_analyze_superposition),
     "test_feature_dimensionality": ("feature_dimensionality", probe_feature_dimensionality,
                                     judge_feature_dimensionality),
-    "test_analyze_superposition": ("analyze_superposition", probe_analyze_superposition, judge_analyze_superposition),
     "test_rotation_loss_change": ("rotation_loss_change", probe_rotation_loss_change, judge_rotation_loss_change),
 }
