@@ -60,7 +60,9 @@ def bwrap_command(scratch: Path) -> list[str]:
     """bubblewrap arguments: a new root with read-only system and Python, and only `scratch` writable."""
     python_prefixes = sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()})
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-           "--uid", "65534", "--gid", "65534", "--hostname", "sandbox", "--clearenv"]
+           "--uid", "65534", "--gid", "65534", "--hostname", "sandbox", "--clearenv",
+           # The private /tmp comes before the binds: a course or venv that lives under /tmp stays visible.
+           "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for system in ("/usr", "/etc/ld.so.cache", "/etc/alternatives", "/etc/ssl/certs"):
         if Path(system).exists():
             cmd += ["--ro-bind", system, system]
@@ -73,7 +75,6 @@ def bwrap_command(scratch: Path) -> list[str]:
     for prefix in python_prefixes:
         cmd += ["--ro-bind", str(prefix), str(prefix)]
     cmd += ["--ro-bind", str(UTILS), str(UTILS), "--ro-bind", str(RUNNER), "/opt/grader/runner.py",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
             "--bind", str(scratch), "/scratch", "--chdir", "/scratch"]
     return cmd
 

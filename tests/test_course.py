@@ -17,6 +17,7 @@ import nbformat
 import pytest
 
 from grader import synthetic
+from grader.check import problems
 from grader.lessons import lessons, source_notebook, student_notebook
 
 LESSONS = lessons()
@@ -37,6 +38,11 @@ def forward(W, b, x):
 
 def test_there_are_lessons():
     assert LESSONS[:2] == ["01_superposition_basics", "02_toy_model"]
+
+
+def test_committed_notebooks_are_generated_and_clean():
+    """`python -m grader check` on the real course: a stale student copy or a stored output fails CI."""
+    assert problems() == [], "run `python -m grader release` and clear outputs"
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

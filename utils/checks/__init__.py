@@ -63,13 +63,11 @@ Plain = dict[str, Any]
 functions, no figures: plain data is what a sandboxed grader can send back as JSON and judge outside."""
 
 
-def run_check(
+def make_check(
     probe: Callable[[Any, int], Plain],
     judge: Callable[[Plain, int], str],
-    learner_object: Any,
-    seed: int = 0,
-) -> None:
-    """Run a visible check: probe the learner's object on seeded inputs, judge the plain result.
+) -> Callable[..., None]:
+    """The visible check of one exercise: probe the learner's object on seeded inputs, judge the plain result.
 
     Every exercise's check is split in two so that grading can be trusted later:
       probe(learner_object, seed) -> Plain   calls the learner's code on inputs built from `seed` and
@@ -78,7 +76,11 @@ def run_check(
                                              raises CheckFailed naming the misconception, or returns
                                              the one-line success message.
     """
-    passed(judge(probe(learner_object, seed), seed))
+    def check(learner_object: Any, seed: int = 0) -> None:
+        passed(judge(probe(learner_object, seed), seed))
+
+    check.__doc__ = f"Check the learner's object with {probe.__name__} and {judge.__name__} (seeded inputs)."
+    return check
 
 
 def encode_plain(data: Plain) -> str:

@@ -7,7 +7,7 @@ import math
 import torch
 
 from utils import metrics, packing
-from utils.checks import CheckFailed, Plain, as_tensor, call_learner, close, expect_shape, fail, run_check
+from utils.checks import CheckFailed, Plain, as_tensor, call_learner, close, expect_shape, fail, make_check
 from utils.device import make_generator
 
 
@@ -124,8 +124,7 @@ def judge_measure_interference(data: Plain, seed: int) -> str:
     return "measure_interference: single, batched and sparse features, square and orthogonal W, transposed W"
 
 
-def check_measure_interference(measure_interference, seed: int = 0) -> None:
-    run_check(probe_measure_interference, judge_measure_interference, measure_interference, seed)
+check_measure_interference = make_check(probe_measure_interference, judge_measure_interference)
 
 
 # --- cosine_similarities -------------------------------------------------------------------------
@@ -161,8 +160,7 @@ def judge_cosine_similarities(data: Plain, seed: int) -> str:
     return "cosine_similarities: shape, sign, normalisation and values"
 
 
-def check_cosine_similarities(cosine_similarities, seed: int = 0) -> None:
-    run_check(probe_cosine_similarities, judge_cosine_similarities, cosine_similarities, seed)
+check_cosine_similarities = make_check(probe_cosine_similarities, judge_cosine_similarities)
 
 
 # --- welch_bound and max_vectors_welch -----------------------------------------------------------
@@ -194,8 +192,7 @@ def judge_welch_bound(data: Plain, seed: int) -> str:
     return "welch_bound: matches the Welch bound, 0 when the vectors fit orthogonally"
 
 
-def check_welch_bound(welch_bound, seed: int = 0) -> None:
-    run_check(probe_welch_bound, judge_welch_bound, welch_bound, seed)
+check_welch_bound = make_check(probe_welch_bound, judge_welch_bound)
 
 
 def _max_vectors_cases(seed: int) -> list[tuple[int, float]]:
@@ -227,8 +224,7 @@ def judge_max_vectors_welch(data: Plain, seed: int) -> str:
     return "max_vectors_welch: the largest N the Welch bound allows, inf when it allows any"
 
 
-def check_max_vectors_welch(max_vectors_welch, seed: int = 0) -> None:
-    run_check(probe_max_vectors_welch, judge_max_vectors_welch, max_vectors_welch, seed)
+check_max_vectors_welch = make_check(probe_max_vectors_welch, judge_max_vectors_welch)
 
 
 # --- expected_interference -----------------------------------------------------------------------
@@ -333,8 +329,7 @@ def judge_expected_interference(data: Plain, seed: int) -> str:
     return "expected_interference: matches the closed form and a Monte Carlo simulation"
 
 
-def check_expected_interference(expected_interference, seed: int = 0) -> None:
-    run_check(probe_expected_interference, judge_expected_interference, expected_interference, seed)
+check_expected_interference = make_check(probe_expected_interference, judge_expected_interference)
 
 
 EXERCISES = {

@@ -7,7 +7,7 @@ import math
 import torch
 
 from utils import ToyModel, train
-from utils.checks import Plain, as_tensor, call_learner, close, expect_shape, fail, run_check
+from utils.checks import Plain, as_tensor, call_learner, close, expect_shape, fail, make_check
 from utils.device import make_generator
 
 
@@ -72,8 +72,7 @@ def judge_generate_batch(data: Plain, seed: int) -> str:
     return "generate_batch: shape, sparsity per instance and per feature, values uniform in [0, 1)"
 
 
-def check_generate_batch(generate_batch, seed: int = 0) -> None:
-    run_check(probe_generate_batch, judge_generate_batch, generate_batch, seed)
+check_generate_batch = make_check(probe_generate_batch, judge_generate_batch)
 
 
 # --- forward -------------------------------------------------------------------------------------
@@ -113,8 +112,7 @@ def judge_forward(data: Plain, seed: int) -> str:
     return "forward: shape, ReLU after the bias, per-instance weights, values match utils.ToyModel"
 
 
-def check_forward(forward, seed: int = 0) -> None:
-    run_check(probe_forward, judge_forward, forward, seed)
+check_forward = make_check(probe_forward, judge_forward)
 
 
 # --- weighted_loss -------------------------------------------------------------------------------
@@ -156,8 +154,7 @@ def judge_weighted_loss(data: Plain, seed: int) -> str:
     return "weighted_loss: per instance, importance-weighted squared error, averaged like utils.ToyModel.loss"
 
 
-def check_weighted_loss(weighted_loss, seed: int = 0) -> None:
-    run_check(probe_weighted_loss, judge_weighted_loss, weighted_loss, seed)
+check_weighted_loss = make_check(probe_weighted_loss, judge_weighted_loss)
 
 
 # --- MyToyModel ----------------------------------------------------------------------------------
@@ -210,8 +207,7 @@ def judge_my_toy_model(data: Plain, seed: int) -> str:
     return "MyToyModel: parameter shapes, initialisation, forward and loss match utils.ToyModel, and it trains"
 
 
-def check_my_toy_model(MyToyModel, seed: int = 0) -> None:
-    run_check(probe_my_toy_model, judge_my_toy_model, MyToyModel, seed)
+check_my_toy_model = make_check(probe_my_toy_model, judge_my_toy_model)
 
 
 EXERCISES = {

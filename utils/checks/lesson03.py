@@ -13,7 +13,7 @@ from functools import lru_cache
 import torch
 
 from utils import phase
-from utils.checks import Plain, call_learner, fail, run_check
+from utils.checks import Plain, call_learner, fail, make_check
 from utils.device import make_generator
 
 
@@ -125,8 +125,7 @@ def judge_classify_regime(data: Plain, seed: int) -> str:
     return "classify_regime: every regime, both signs, and the threshold argument"
 
 
-def check_classify_regime(classify_regime, seed: int = 0) -> None:
-    run_check(probe_classify_regime, judge_classify_regime, classify_regime, seed)
+check_classify_regime = make_check(probe_classify_regime, judge_classify_regime)
 
 
 # --- candidate_losses ----------------------------------------------------------------------------
@@ -251,8 +250,7 @@ def judge_candidate_losses(data: Plain, seed: int) -> str:
             f"{MC_SIGMAS:g} standard errors)")
 
 
-def check_candidate_losses(candidate_losses, seed: int = 0) -> None:
-    run_check(probe_candidate_losses, judge_candidate_losses, candidate_losses, seed)
+check_candidate_losses = make_check(probe_candidate_losses, judge_candidate_losses)
 
 
 # --- superposition_boundary ----------------------------------------------------------------------
@@ -295,8 +293,7 @@ def judge_superposition_boundary(data: Plain, seed: int) -> str:
          "equal to the superposed loss and solve for p (for r <= 1: r/2 (p/3 - p^2/4) = (1 + r) p^2 / 12).")
 
 
-def check_superposition_boundary(superposition_boundary, seed: int = 0) -> None:
-    run_check(probe_superposition_boundary, judge_superposition_boundary, superposition_boundary, seed)
+check_superposition_boundary = make_check(probe_superposition_boundary, judge_superposition_boundary)
 
 
 EXERCISES = {

@@ -14,7 +14,7 @@ import numbers
 import torch
 
 from utils import metrics
-from utils.checks import Plain, as_tensor, call_learner, close, expect_shape, fail, run_check
+from utils.checks import Plain, as_tensor, call_learner, close, expect_shape, fail, make_check
 from utils.device import make_generator
 from utils.geometry import HiddenReLUModel, mean_pairwise_cosine, random_rotation
 from utils.model import ToyModel
@@ -189,8 +189,7 @@ def judge_analyze_superposition(data: Plain, seed: int) -> str:
             f"a trained {n}-gon when sparse (mean cosine {polygon:.2f}), about 2 features' worth when dense")
 
 
-def check_analyze_superposition(analyze_superposition, seed: int = 0) -> None:
-    run_check(probe_analyze_superposition, judge_analyze_superposition, analyze_superposition, seed)
+check_analyze_superposition = make_check(probe_analyze_superposition, judge_analyze_superposition)
 
 
 # --- feature_dimensionality ----------------------------------------------------------------------
@@ -234,8 +233,7 @@ def judge_feature_dimensionality(data: Plain, seed: int) -> str:
     return "feature_dimensionality: one D_i per column, antipodal pair = 1/2, matches utils.metrics"
 
 
-def check_feature_dimensionality(feature_dimensionality, seed: int = 0) -> None:
-    run_check(probe_feature_dimensionality, judge_feature_dimensionality, feature_dimensionality, seed)
+check_feature_dimensionality = make_check(probe_feature_dimensionality, judge_feature_dimensionality)
 
 
 # --- rotation_loss_change ------------------------------------------------------------------------
@@ -319,8 +317,7 @@ def judge_rotation_loss_change(data: Plain, seed: int) -> str:
             f"(change {want['hidden_relu']:+.4f})")
 
 
-def check_rotation_loss_change(rotation_loss_change, seed: int = 0) -> None:
-    run_check(probe_rotation_loss_change, judge_rotation_loss_change, rotation_loss_change, seed)
+check_rotation_loss_change = make_check(probe_rotation_loss_change, judge_rotation_loss_change)
 
 
 EXERCISES = {

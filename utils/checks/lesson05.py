@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from utils import sycophancy as syc
-from utils.checks import Plain, as_tensor, call_learner, close, expect_shape, fail, run_check
+from utils.checks import Plain, as_tensor, call_learner, close, expect_shape, fail, make_check
 from utils.device import make_generator
 
 
@@ -40,8 +40,7 @@ def judge_feature_direction(data: Plain, seed: int) -> str:
     return "feature_direction: the unit column of W"
 
 
-def check_feature_direction(feature_direction, seed: int = 0) -> None:
-    run_check(probe_feature_direction, judge_feature_direction, feature_direction, seed)
+check_feature_direction = make_check(probe_feature_direction, judge_feature_direction)
 
 
 # --- ablate_direction ----------------------------------------------------------------------------
@@ -72,8 +71,7 @@ def judge_ablate_direction(data: Plain, seed: int) -> str:
     return "ablate_direction: removes exactly the component along the (normalised) direction"
 
 
-def check_ablate_direction(ablate_direction, seed: int = 0) -> None:
-    run_check(probe_ablate_direction, judge_ablate_direction, ablate_direction, seed)
+check_ablate_direction = make_check(probe_ablate_direction, judge_ablate_direction)
 
 
 # --- collateral_damage ---------------------------------------------------------------------------
@@ -105,8 +103,7 @@ def judge_collateral_damage(data: Plain, seed: int) -> str:
     return "collateral_damage: per-feature increase in squared error, with the ReLU read-out"
 
 
-def check_collateral_damage(collateral_damage, seed: int = 0) -> None:
-    run_check(probe_collateral_damage, judge_collateral_damage, collateral_damage, seed)
+check_collateral_damage = make_check(probe_collateral_damage, judge_collateral_damage)
 
 
 # --- steering_effect -----------------------------------------------------------------------------
@@ -139,8 +136,7 @@ def judge_steering_effect(data: Plain, seed: int) -> str:
     return "steering_effect: mean output change for positive and negative alpha"
 
 
-def check_steering_effect(steering_effect, seed: int = 0) -> None:
-    run_check(probe_steering_effect, judge_steering_effect, steering_effect, seed)
+check_steering_effect = make_check(probe_steering_effect, judge_steering_effect)
 
 
 EXERCISES = {
