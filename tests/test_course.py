@@ -33,6 +33,12 @@ def cosine_similarities(W):
 def forward(W, b, x):
     return torch.relu(torch.einsum("ihf,bih->bif", W, torch.einsum("ihf,bif->bih", W, x)))
 ''', "you forgot the bias"),
+    "06_sparse_autoencoders": ("ex_match_features", '''
+def match_features(W_dec, W):
+    cos = (W_dec / W_dec.norm(dim=1, keepdim=True)) @ (W / W.norm(dim=0, keepdim=True))
+    best = cos.abs().max(dim=0)
+    return best.values, best.indices
+''', "you used |cos|"),
 }
 
 

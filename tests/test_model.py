@@ -121,3 +121,14 @@ def test_bad_sizes_and_inputs():
     model = ToyModel(5, 2, n_instances=3, device="cpu")
     with pytest.raises(ValueError, match=r"\(batch, n_instances, n_features\) = \(batch, 3, 5\)"):
         model(torch.zeros(8, 5))
+
+
+def test_select_copies_one_instance_of_the_same_class():
+    from utils import sycophancy as syc
+    model = syc.SycophancyModel(3, n_instances=4, seed=2)
+    one = model.select(2)
+    assert type(one) is syc.SycophancyModel and one.n_instances == 1
+    assert torch.equal(one.W[0], model.W[2]) and one.sparsity.shape == (1, 8)
+    assert one.generate_batch(5).shape == (5, 1, 8)
+    with pytest.raises(ValueError, match="instances 0 to 3"):
+        model.select(4)

@@ -7,6 +7,7 @@ activation="linear"), the seed's 5 -> 2 -> 5 model when n_features=5, n_hidden=2
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Literal
 
@@ -180,6 +181,18 @@ class ToyModel(nn.Module):
             self.W.grad = torch.baddbmm(torch.bmm(h.transpose(1, 2), dz), torch.bmm(W, dz.transpose(1, 2)), x_i)
             self.b_final.grad = dz.sum(dim=1)
         return loss
+
+    def select(self, k: int) -> ToyModel:
+        """A one-instance copy of instance k (e.g. the best of several seeds), of the same class and data."""
+        if not 0 <= int(k) < self.n_instances:
+            raise ValueError(f"instance {k} does not exist: this model has instances 0 to {self.n_instances - 1}.")
+        k = int(k)
+        chosen = copy.deepcopy(self)
+        with torch.no_grad():
+            for tensor in (*chosen.parameters(), *chosen.buffers()):
+                tensor.data = tensor.data[k:k + 1].clone()
+        chosen.n_instances = 1
+        return chosen
 
     def extra_repr(self) -> str:
         return (f"n_features={self.n_features}, n_hidden={self.n_hidden}, "

@@ -1,4 +1,4 @@
-"""Interactive plotly figures of learned feature geometry (lessons 02-04).
+"""Interactive plotly figures of learned feature geometry (lessons 02-04, 06).
 
 Every function returns a plotly Figure (call `.show()` or leave it last in a cell); none shows it
 by itself. W is (n_instances, n_hidden, n_features) or a single (n_hidden, n_features) matrix.
@@ -167,4 +167,42 @@ def loss_curves(history: torch.Tensor, labels: Sequence[str] | None = None, ever
     fig.update_yaxes(type="log", title="loss")
     fig.update_xaxes(title="step")
     fig.update_layout(title="Training loss", height=380, width=720)
+    return fig
+
+
+def sae_latents(W: torch.Tensor, W_dec: torch.Tensor, titles: Sequence[str] | None = None,
+                cols: int | None = None) -> go.Figure:
+    """True features and an SAE's learned latent directions in a 2D hidden space (lesson 06).
+
+    W: (2, n_features), the toy model's features (blue arrows); W_dec: (n_latents, 2) or
+    (n_sae_instances, n_latents, 2), each SAE's unit decoder rows (dashed orange), one panel per SAE.
+    """
+    W = torch.as_tensor(W).detach().float().cpu()
+    W_dec = torch.as_tensor(W_dec).detach().float().cpu()
+    W_dec = W_dec[None] if W_dec.ndim == 2 else W_dec
+    if W.ndim != 2 or W.shape[0] != 2 or W_dec.ndim != 3 or W_dec.shape[-1] != 2:
+        raise ValueError(f"sae_latents draws a 2D hidden space: W must be (2, n_features), got {tuple(W.shape)}, and "
+                         f"W_dec (n_latents, 2) or (n_instances, n_latents, 2), got {tuple(W_dec.shape)}.")
+    n_inst = W_dec.shape[0]
+    cols = cols or min(n_inst, 4)
+    fig = _grid(n_inst, titles, cols, horizontal_spacing=0.04, vertical_spacing=0.08)
+    lim = max(1.2, float(W.norm(dim=0).max()) * 1.25)
+    for k in range(n_inst):
+        row, col = _cell(k, cols)
+        for i in range(W.shape[1]):
+            fig.add_trace(go.Scatter(x=[0, W[0, i].item()], y=[0, W[1, i].item()], mode="lines+markers+text",
+                                     line=dict(color="rgb(31,119,180)", width=4), marker=dict(size=[0, 8]),
+                                     text=["", f"f{i}"], textposition="top center", name="true feature",
+                                     legendgroup="feature", showlegend=k == 0 and i == 0,
+                                     hovertemplate=f"feature {i}<extra></extra>"), row=row, col=col)
+        for j, (x, y) in enumerate(W_dec[k].tolist()):
+            fig.add_trace(go.Scatter(x=[0, x], y=[0, y], mode="lines", line=dict(color="rgb(255,127,14)", width=2,
+                                     dash="dash"), name="SAE latent", legendgroup="latent",
+                                     showlegend=k == 0 and j == 0, hovertemplate=f"latent {j}<extra></extra>"),
+                          row=row, col=col)
+        axis = dict(range=[-lim, lim], zeroline=True, showgrid=False, showticklabels=False)
+        fig.update_xaxes(axis, row=row, col=col)
+        fig.update_yaxes(axis, scaleanchor=f"x{k + 1 if k else ''}", row=row, col=col)
+    fig.update_layout(height=260 * math.ceil(n_inst / cols) + 80, width=260 * cols + 160,
+                      title="True features (blue) and SAE latent directions (dashed)")
     return fig

@@ -82,15 +82,18 @@ def reconstruct(W: torch.Tensor, b: torch.Tensor, h: torch.Tensor) -> torch.Tens
     return torch.relu(h @ W + b)
 
 
-def collateral_damage(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
-    """Per-feature increase in mean squared reconstruction error when `direction` is ablated: (n_features,).
+def readout_damage(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, h_edited: torch.Tensor) -> torch.Tensor:
+    """Per-feature increase in mean squared reconstruction error when h = W x is replaced by h_edited: (n_features,).
 
-    W (n_hidden, n_features), b (n_features,), x (batch, n_features).
+    W (n_hidden, n_features), b (n_features,), x (batch, n_features), h_edited (batch, n_hidden).
     """
-    h = x @ W.T
-    clean = ((x - reconstruct(W, b, h)) ** 2).mean(dim=0)
-    ablated = ((x - reconstruct(W, b, ablate_direction(h, direction))) ** 2).mean(dim=0)
-    return ablated - clean
+    clean = ((x - reconstruct(W, b, x @ W.T)) ** 2).mean(dim=0)
+    return ((x - reconstruct(W, b, h_edited)) ** 2).mean(dim=0) - clean
+
+
+def collateral_damage(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """Per-feature increase in mean squared reconstruction error when `direction` is ablated: (n_features,)."""
+    return readout_damage(W, b, x, ablate_direction(x @ W.T, direction))
 
 
 def steering_effect(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, direction: torch.Tensor,

@@ -1,0 +1,203 @@
+"""Sparse autoencoders that take features back out of superposition (lesson 06).
+
+A sparse autoencoder (SAE) reads a model's hidden activations h (n_input numbers) and rewrites each one
+as a sparse, non-negative combination of many more learned directions (n_latents > n_input):
+
+    z = ReLU((h - b_dec) @ W_enc + b_enc)         (n_latents,)   which latents fire, and how much
+    h_hat = z @ W_dec + b_dec                      (n_input,)     each row of W_dec is one latent's direction
+
+trained to reconstruct h while keeping z sparse: loss = ||h - h_hat||^2 + l1_coeff * ||z||_1. The
+standard recipe (Bricken et al., 2023, "Towards Monosemanticity") adds two things: decoder rows are kept
+at unit norm (otherwise the L1 penalty is dodged by shrinking z and growing W_dec), and latents that
+stop firing are resampled towards inputs the SAE reconstructs badly. Many SAEs train at once, one per
+instance, exactly like utils.ToyModel.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from utils.device import default_device, make_generator
+from utils.model import _check_positive_int
+
+
+class SparseAutoencoder(nn.Module):
+    """n_instances independent sparse autoencoders, trained together.
+
+    Attributes:
+        W_enc: (n_instances, n_input, n_latents) encoder weights.
+        b_enc: (n_instances, n_latents) encoder bias.
+        W_dec: (n_instances, n_latents, n_input) decoder; row W_dec[i, j] is latent j's direction, unit norm.
+        b_dec: (n_instances, n_input) decoder bias, also subtracted before encoding.
+        l1_coeff: (n_instances,) buffer, the weight of the sparsity penalty.
+    """
+
+    def __init__(self, n_input: int, n_latents: int, n_instances: int = 1, *, l1_coeff: float | torch.Tensor = 0.1,
+                 device: str | torch.device | None = None, seed: int = 0) -> None:
+        super().__init__()
+        for value, name in ((n_input, "n_input"), (n_latents, "n_latents"), (n_instances, "n_instances")):
+            _check_positive_int(value, name, "e.g. SparseAutoencoder(n_input=2, n_latents=10).")
+        l1 = torch.as_tensor(l1_coeff, dtype=torch.float32).flatten()
+        if l1.numel() not in (1, n_instances) or not torch.isfinite(l1).all() or (l1 < 0).any():
+            raise ValueError(f"l1_coeff must be a finite float >= 0 or one per instance ({n_instances},), "
+                             f"got {l1_coeff!r}.")
+        self.n_input, self.n_latents, self.n_instances = n_input, n_latents, n_instances
+        device = default_device(device)
+        g = make_generator(seed, torch.device("cpu"))
+        W_dec = torch.randn(n_instances, n_latents, n_input, generator=g)
+        W_dec /= W_dec.norm(dim=-1, keepdim=True)
+        self.W_dec = nn.Parameter(W_dec.to(device))
+        self.W_enc = nn.Parameter(W_dec.transpose(1, 2).clone().to(device))  # tied at the start, free after
+        self.b_enc = nn.Parameter(torch.zeros(n_instances, n_latents, device=device))
+        self.b_dec = nn.Parameter(torch.zeros(n_instances, n_input, device=device))
+        self.register_buffer("l1_coeff", l1.expand(n_instances).clone().to(device))
+
+    def _check_input(self, h: torch.Tensor) -> None:
+        if h.ndim != 3 or tuple(h.shape[1:]) != (self.n_instances, self.n_input):
+            raise ValueError(f"h has shape {tuple(h.shape)}; expected (batch, n_instances, n_input) = "
+                             f"(batch, {self.n_instances}, {self.n_input}). For one instance use h[:, None, :].")
+
+    def encode(self, h: torch.Tensor) -> torch.Tensor:
+        """Latent activations z: (batch, n_instances, n_input) -> (batch, n_instances, n_latents), all >= 0."""
+        self._check_input(h)
+        return torch.relu(torch.einsum("bid,idl->bil", h - self.b_dec, self.W_enc) + self.b_enc)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Reconstruction h_hat: (batch, n_instances, n_latents) -> (batch, n_instances, n_input)."""
+        return torch.einsum("bil,ild->bid", z, self.W_dec) + self.b_dec
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z, h_hat) for h of shape (batch, n_instances, n_input)."""
+        z = self.encode(h)
+        return z, self.decode(z)
+
+    def loss(self, h: torch.Tensor, z: torch.Tensor, h_hat: torch.Tensor) -> torch.Tensor:
+        """Per instance (n_instances,): mean over the batch of ||h - h_hat||^2 + l1_coeff * ||z||_1."""
+        return ((h - h_hat) ** 2).sum(-1).mean(0) + self.l1_coeff * z.abs().sum(-1).mean(0)
+
+    @torch.no_grad()
+    def normalize_decoder(self) -> None:
+        """Put every decoder row back at unit norm (the constraint that makes the L1 penalty mean something)."""
+        self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+    @torch.no_grad()
+    def resample(self, dead: torch.Tensor, h: torch.Tensor, optimizer: torch.optim.Optimizer,
+                 generator: torch.Generator) -> None:
+        """Give each dead latent the direction of an input the SAE reconstructs badly.
+
+        dead: (n_instances, n_latents) bool; h: (batch, n_instances, n_input). Inputs are drawn with
+        probability proportional to their squared reconstruction loss (Bricken et al., 2023); the latent's
+        decoder row becomes the centred input's direction, its encoder column the same direction scaled
+        to 0.2 times the mean encoder norm of the live latents, its bias 0, and its Adam state is cleared.
+        """
+        if not dead.any():
+            return
+        _, h_hat = self(h)
+        weights = ((h - h_hat) ** 2).sum(-1).square().T + 1e-12                    # (n_instances, batch)
+        rows = torch.multinomial(weights, self.n_latents, replacement=True, generator=generator)
+        chosen = (h - self.b_dec).transpose(0, 1).gather(1, rows[..., None].expand(-1, -1, self.n_input))
+        directions = chosen / chosen.norm(dim=-1, keepdim=True).clamp_min(1e-8)     # (n_instances, n_latents, n_input)
+        enc_norms = self.W_enc.norm(dim=1)                                          # (n_instances, n_latents)
+        alive = (~dead).float()
+        scale = 0.2 * (enc_norms * alive).sum(1, keepdim=True) / alive.sum(1, keepdim=True).clamp_min(1)
+        scale = torch.where(alive.sum(1, keepdim=True) > 0, scale, torch.ones_like(scale))
+        self.W_dec.copy_(torch.where(dead[..., None], directions, self.W_dec))
+        self.W_enc.copy_(torch.where(dead[:, None, :], (directions * scale[..., None]).transpose(1, 2), self.W_enc))
+        self.b_enc.copy_(torch.where(dead, torch.zeros_like(self.b_enc), self.b_enc))
+        masks = {self.W_dec: dead[..., None], self.W_enc: dead[:, None, :], self.b_enc: dead}
+        for param, mask in masks.items():
+            for key in ("exp_avg", "exp_avg_sq"):
+                state = optimizer.state.get(param, {})
+                if key in state:
+                    state[key].masked_fill_(mask.expand_as(state[key]), 0.0)
+
+
+def train_sae(sae: SparseAutoencoder, model: nn.Module, steps: int = 5000, batch_size: int = 1024,
+              lr: float = 1e-3, resample_every: int | None = 1000, seed: int = 0, progress: bool = True) -> dict:
+    """Train `sae` on the hidden activations of a (frozen) toy model, all instances at once.
+
+    `model` is a utils.ToyModel (or SycophancyModel) with either sae.n_instances instances (SAE k reads
+    toy model k) or one instance (every SAE reads the same model, e.g. a sweep over l1_coeff). After each
+    Adam step the decoder rows are put back at unit norm; every `resample_every` steps, latents that did
+    not fire once since the last check are resampled (None: never).
+
+    Returns:
+        {"loss": (steps, n_instances) CPU tensor, "dead": (n_instances,) how many latents never fired in
+        the last window of steps, "resampled": how many latents were resampled in all}.
+    """
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be positive, got steps={steps}, batch_size={batch_size}.")
+    if model.n_instances not in (1, sae.n_instances) or model.W.shape[1] != sae.n_input:
+        raise ValueError(f"the toy model has {model.n_instances} instances and {model.W.shape[1]} hidden dimensions; "
+                         f"the SAE reads n_input={sae.n_input} numbers and has {sae.n_instances} instances (the toy "
+                         "model needs the same number of instances, or exactly one).")
+    device = sae.W_dec.device
+    optimizer = torch.optim.Adam(sae.parameters(), lr=lr, fused=True)
+    generator = make_generator(seed, device)
+    window = resample_every or steps
+    fired = torch.zeros(sae.n_instances, sae.n_latents, dtype=torch.bool, device=device)
+    history: list[torch.Tensor] = []
+    resampled = 0
+    bar = tqdm(range(1, steps + 1), disable=not progress, desc="training SAE", unit="step", mininterval=0.5)
+    for step in bar:
+        with torch.no_grad():
+            h = model.hidden(model.generate_batch(batch_size, generator)).to(device)
+            h = h.expand(-1, sae.n_instances, -1)
+        z, h_hat = sae(h)
+        loss = sae.loss(h, z, h_hat)
+        optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        optimizer.step()
+        sae.normalize_decoder()
+        fired |= (z > 0).any(0)
+        history.append(loss.detach())
+        if step % window == 0 and step < steps:
+            if resample_every is not None:
+                resampled += int((~fired).sum())
+                sae.resample(~fired, h, optimizer, generator)
+            fired = torch.zeros_like(fired)
+        if progress and step % 500 == 0:
+            bar.set_postfix(loss=f"{loss.mean().item():.3g}")
+    return {"loss": torch.stack(history).cpu(), "dead": (~fired).sum(-1).cpu(), "resampled": resampled}
+
+
+def feature_recovery(W_dec: torch.Tensor, W: torch.Tensor, threshold: float = 0.9) -> dict:
+    """How well one SAE's latents match the toy model's true feature directions.
+
+    W_dec: (n_latents, n_hidden), one latent direction per row; W: (n_hidden, n_features), one feature per
+    column. For each feature, the latent whose direction has the highest SIGNED cosine with it (latents
+    only fire positively, so a latent pointing the opposite way is a different feature).
+
+    Returns:
+        {"cosine": (n_features,), "latent": (n_features,) int64, "recovered": fraction of features with
+        cosine > threshold}.
+    """
+    if W_dec.ndim != 2 or W.ndim != 2 or W_dec.shape[1] != W.shape[0]:
+        raise ValueError(f"W_dec {tuple(W_dec.shape)} must be (n_latents, n_hidden) and W {tuple(W.shape)} "
+                         "(n_hidden, n_features), with the same n_hidden.")
+    cos = (W_dec / W_dec.norm(dim=1, keepdim=True)) @ (W / W.norm(dim=0, keepdim=True))   # (n_latents, n_features)
+    best, latent = cos.max(dim=0)
+    return {"cosine": best, "latent": latent, "recovered": float((best > threshold).float().mean())}
+
+
+def latents_for_feature(z: torch.Tensor, feature: torch.Tensor, min_correlation: float = 0.5) -> list[int]:
+    """Latents whose activation goes with a known feature: Pearson correlation > min_correlation.
+
+    z: (batch, n_latents) SAE activations, feature: (batch,) the true feature's values on the same inputs.
+    A toy model lets us label inputs with the truth; with a real model one labels examples instead. An SAE
+    may split one feature over several latents (here: agreement alone, agreement with a positive user).
+    """
+    zc, fc = z - z.mean(0), feature - feature.mean()
+    correlation = (zc * fc[:, None]).sum(0) / (zc.norm(dim=0) * fc.norm()).clamp_min(1e-12)
+    return (correlation > min_correlation).nonzero().flatten().tolist()
+
+
+def ablate_latents(h: torch.Tensor, z: torch.Tensor, W_dec: torch.Tensor, latents: list[int]) -> torch.Tensor:
+    """Remove some latents' contributions from h: h - sum_j z[:, j] W_dec[j] (the SAE's error term stays).
+
+    h: (batch, n_hidden), z: (batch, n_latents) from the SAE, W_dec: (n_latents, n_hidden).
+    Unlike ablating a direction, this only changes the inputs on which those latents fire.
+    """
+    return h - z[:, latents] @ W_dec[latents]
