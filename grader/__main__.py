@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     solutions = commands.add_parser("solutions", help="run every solution notebook headless")
     solutions.add_argument("--html", type=Path, help="also export readable HTML with the interactive figures here")
     solutions.add_argument("--lesson")
+    solutions.add_argument("--workers", type=int, help="notebooks run at once (default: one per core)")
     args = parser.parse_args(argv)
 
     if args.command == "release":
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grades: {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}")
     elif args.command == "solutions":
         from grader.solutions import run_solutions
-        failures = run_solutions(args.lesson, args.html)
+        failures = run_solutions(args.lesson, args.html, args.workers)
         return 1 if failures else 0
     return 0
 

@@ -9,7 +9,9 @@ the exercises are.
 from __future__ import annotations
 
 import html
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -102,24 +104,41 @@ def lesson_title(nb: nbformat.NotebookNode, lesson: str) -> str:
     return lesson
 
 
-def run_solutions(lesson: str | None = None, site: Path | None = None) -> list[str]:
-    """Run the solution notebooks; with `site`, also write the HTML pages. Returns the lessons that failed."""
+def _run_one(lesson: str) -> tuple[str, nbformat.NotebookNode | None, str, float]:
+    """(lesson, executed notebook or None, error text, seconds): picklable, for a worker process."""
+    start = time.perf_counter()
+    try:
+        return lesson, execute(lesson), "", time.perf_counter() - start
+    except CellExecutionError as error:
+        return lesson, None, str(error), time.perf_counter() - start
+
+
+def _share_cores(workers: int) -> None:
+    """Runs in each worker before its kernels start: kernels inherit these, so workers do not oversubscribe."""
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = threads
+
+
+def run_solutions(lesson: str | None = None, site: Path | None = None, workers: int | None = None) -> list[str]:
+    """Run the solution notebooks, `workers` at once (default: one per core); with `site`, also write the
+    HTML pages. Returns the lessons that failed."""
+    names = resolve(lesson)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(names)))
     failures, pages = [], {}
     if site is not None:
         site.mkdir(parents=True, exist_ok=True)
-    for name in resolve(lesson):
-        start = time.perf_counter()
-        try:
-            nb = execute(name)
-        except CellExecutionError as error:
-            failures.append(name)
-            print(f"✘ {name}: failed after {time.perf_counter() - start:.1f} s\n{error}")
-            continue
-        print(f"✔ {name}: ran in {time.perf_counter() - start:.1f} s")
-        if site is not None:
-            pages[name] = lesson_title(nb, name)
-            write_page(nb, name, site)
-            write_student_page(name, site)
+    with ProcessPoolExecutor(workers, initializer=_share_cores, initargs=(workers,)) as pool:
+        for name, nb, error, seconds in pool.map(_run_one, names):
+            if nb is None:
+                failures.append(name)
+                print(f"✘ {name}: failed after {seconds:.1f} s\n{error}")
+                continue
+            print(f"✔ {name}: ran in {seconds:.1f} s", flush=True)
+            if site is not None:
+                pages[name] = lesson_title(nb, name)
+                write_page(nb, name, site)
+                write_student_page(name, site)
     if site is not None and pages:
         print(f"site: {write_index(site, pages)}")
     return failures
