@@ -43,3 +43,13 @@ def test_plot_errors_are_actionable():
         plots.feature_directions(torch.randn(3, 5))
     with pytest.raises(ValueError, match="one sparsity per instance"):
         plots.dimensionality_scatter(torch.randn(2, 5, 20), [0.1])
+
+
+def test_sae_latents_draws_features_and_latents_per_panel():
+    W, W_dec = torch.randn(2, 5), torch.randn(3, 10, 2)
+    fig = plots.sae_latents(W, W_dec, titles=["a", "b", "c"])
+    assert len(fig.data) == 3 * (5 + 10)
+    assert list(fig.data[5].x) == [0, W_dec[0, 0, 0].item()]
+    json.loads(fig.to_json())
+    with pytest.raises(ValueError, match="2D hidden space"):
+        plots.sae_latents(torch.randn(3, 5), torch.randn(10, 3))
