@@ -1,7 +1,7 @@
 """Runs one submission inside the sandbox. Standalone: the sandbox sees this file, never the grader package.
 
 Reads a job (JSON) on stdin before any student code runs, then executes its cells in order in an
-IPython shell and writes one JSON line per event to file descriptor 3:
+IPython shell and writes one JSON line per event to the file descriptor named by its first argument:
   {"event": "cell", "index", "grade_id", "error", "stdout", "stderr", "seconds"}
   {"event": "probe", "grade_id", "seed", "data" (utils.checks.encode_plain JSON) or "error"}
 Nothing here decides a grade: the trusted grader judges the probes' plain data outside the sandbox.
@@ -98,7 +98,7 @@ def run_probe(shell, probe: dict, function, seed: int, timeout: float) -> dict:
 
 def main() -> None:
     job = json.loads(sys.stdin.read())
-    events = os.fdopen(3, "w", buffering=1)
+    events = os.fdopen(int(sys.argv[1]), "w", buffering=1)  # the descriptor the grader passed us
     import plotly.basedatatypes
     from IPython.core.interactiveshell import InteractiveShell
 

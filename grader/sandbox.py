@@ -103,20 +103,22 @@ def run(job: str, limits: Limits, sandboxed: bool = True) -> Run:
         os.chmod(scratch, 0o777)  # the sandbox runs as nobody
         events_path, output_path = private / "events.jsonl", private / "output.txt"
         python = str(Path(sys.executable).absolute())
-        if sandboxed:
-            cmd = [*bwrap_command(scratch), *sum((["--setenv", k, v] for k, v in environment(limits).items()), []),
-                   python, "-I", "/opt/grader/runner.py"]
-            cwd, env = None, None
-        else:
-            cmd, cwd, env = [python, "-I", str(RUNNER)], scratch, {**environment(limits), "HOME": str(scratch),
-                                                                      "TMPDIR": str(scratch)}
         with events_path.open("w") as events, output_path.open("w") as output, \
                 tempfile.TemporaryFile("w+") as stdin:
+            # The runner writes its events to this inherited descriptor, whatever number it got: a fixed
+            # number would race with other grading threads opening and closing files.
+            fd = str(events.fileno())
+            if sandboxed:
+                cmd = [*bwrap_command(scratch), *sum((["--setenv", k, v] for k, v in environment(limits).items()), []),
+                       python, "-I", "/opt/grader/runner.py", fd]
+                cwd, env = None, None
+            else:
+                cmd, cwd, env = [python, "-I", str(RUNNER), fd], scratch, {**environment(limits), "HOME": str(scratch),
+                                                                          "TMPDIR": str(scratch)}
             stdin.write(job)
             stdin.seek(0)
             process = subprocess.Popen(cmd, stdin=stdin, stdout=output, stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                                       pass_fds=(3,),
-                                       preexec_fn=lambda: _child_setup(limits, events.fileno()),
+                                       pass_fds=(events.fileno(),), preexec_fn=lambda: apply_limits(limits),
                                        start_new_session=True)
             status, detail = _watch(process, scratch, limits)
         text = events_path.read_text(errors="replace")[: limits.file_bytes]
@@ -137,14 +139,6 @@ def _remove(folder: Path) -> None:
             return
         time.sleep(0.1)
     shutil.rmtree(folder, ignore_errors=True)
-
-
-def _child_setup(limits: Limits, events_fd: int) -> None:
-    """In the child: the events file becomes fd 3 (the runner writes there), then the limits apply."""
-    if events_fd != 3:
-        os.dup2(events_fd, 3)
-    os.set_inheritable(3, True)
-    apply_limits(limits)
 
 
 def _exit_reason(process: subprocess.Popen) -> str:
