@@ -68,6 +68,19 @@ def test_student_copy_has_no_solutions_no_hidden_tests_no_rubrics(lesson: str):
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
+def test_every_written_question_stays_in_the_student_copy(lesson: str):
+    """The student copy blanks a written-answer cell, so its question must live in the markdown cell above."""
+    cells = nbformat.read(source_notebook(lesson), as_version=4).cells
+    student = nbformat.read(student_notebook(lesson), as_version=4).cells
+    for i, cell in enumerate(cells):
+        if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("written_"):
+            assert cell.source.lstrip().startswith("**Reference answer"), f"{cell.id}: the question is inside the answer"
+            question = cells[i - 1]
+            assert question.cell_type == "markdown" and "nbgrader" not in question.metadata, cell.id
+            assert any(c.source == question.source for c in student), f"{cell.id}: question missing from the student copy"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_every_test_cell_is_graded_by_a_trusted_probe(lesson: str):
     source = nbformat.read(source_notebook(lesson), as_version=4)
     module = importlib.import_module(source.metadata["grader"]["checks"])
