@@ -25,8 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--timeout", type=float, default=600, help="seconds allowed per submission (default 600)")
     grade.add_argument("--cell-timeout", type=float, default=120, help="seconds allowed per cell (default 120)")
     grade.add_argument("--memory-mb", type=int, default=4096, help="address-space limit per submission (default 4096)")
-    grade.add_argument("--seeds", help="comma-separated seeds the checks run each exercise on "
-                                       "(default grader.trusted.SEEDS: the visible check's seed 0, then 1 and 2)")
+    grade.add_argument("--sets", type=int, default=2,
+                       help="secret input sets per exercise and student, derived from the instructor's secret "
+                            "(default 2; every set must pass)")
     grade.add_argument("--unsafe-no-sandbox", action="store_true",
                        help="run submissions without bubblewrap (limits still apply); only for code you trust")
     solutions = commands.add_parser("solutions", help="run every solution notebook headless")
@@ -52,9 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         from grader.sandbox import Limits
         limits = Limits(wall_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=args.memory_mb * 2**20,
                         threads=max(1, (os.cpu_count() or 1) // max(1, args.workers)))
-        seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else Options.seeds
         autograde(args.submissions, args.out, args.lesson,
-                  Options(limits, not args.unsafe_no_sandbox, seeds, max(1, args.workers), args.scheduler))
+                  Options(limits, not args.unsafe_no_sandbox, max(1, args.sets), max(1, args.workers), args.scheduler))
         print(f"grades: {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}")
     elif args.command == "solutions":
         from grader.solutions import run_solutions

@@ -28,6 +28,8 @@ from nbgrader.api import Gradebook
 from tqdm.auto import tqdm
 
 from grader import feedback, sandbox, trusted, workspace
+from grader.key import GRADED_SETS
+from grader.view import withheld_view
 from grader.lessons import resolve, source_notebook, student_notebook
 from grader.submission import InvalidSubmission, inspect
 
@@ -51,7 +53,7 @@ class Result:
 class Options:
     limits: sandbox.Limits = sandbox.Limits()
     sandboxed: bool = True
-    seeds: tuple[int, ...] = trusted.SEEDS
+    sets: int = GRADED_SETS  # secret input sets per exercise and student
     workers: int = max(1, os.cpu_count() or 1)
     scheduler: str | None = None  # None: threads on this machine; "local" or an address: Dask distributed
 
@@ -64,9 +66,11 @@ class Pending:
     source: nbformat.NotebookNode
     submission: nbformat.NotebookNode
     job: dict
+    inputs: dict[str, list]  # grade_id -> this student's secret input sets (never sent back from the sandbox)
     problems: list[str]
     record: Path
     key: dict
+    utils_view: str | None
 
 
 def autograde(submissions: Path, out: Path, lesson: str | None = None, options: Options | None = None,
@@ -92,10 +96,11 @@ def autograde(submissions: Path, out: Path, lesson: str | None = None, options: 
     for name in lessons:
         source = nbformat.read(source_notebook(name), as_version=4)
         student_copy = nbformat.read(student_notebook(name), as_version=4)
-        fingerprint = trusted.fingerprint(source, options.seeds)
+        fingerprint = trusted.fingerprint(source, options.sets)
+        view = lesson_view(source, out)
         for student in students:
             prepared = prepare(submissions / student / name, student, name, source, student_copy, fingerprint, out,
-                               options)
+                               options, view)
             if isinstance(prepared, Pending):
                 pending.append(prepared)
             else:
@@ -122,9 +127,16 @@ def find_lessons(submissions: Path, lesson: str | None) -> list[str]:
     return [name for name in resolve(None) if name in submitted]
 
 
+def lesson_view(source: nbformat.NotebookNode, out: Path) -> str | None:
+    """The copy of utils this lesson's submissions see: the library with the lesson's answers withheld."""
+    key = trusted.lesson_key(source)
+    answers = {answer: exercise.name for exercise in (key.exercises if key else ()) for answer in exercise.answers}
+    return str(withheld_view(answers, out / "views")) if answers else None
+
+
 def prepare(folder: Path, student: str, lesson: str, source: nbformat.NotebookNode,
             student_copy: nbformat.NotebookNode, fingerprint: str, out: Path,
-            options: Options) -> Pending | tuple[Result, bool]:
+            options: Options, view: str | None = None) -> Pending | tuple[Result, bool]:
     """Everything before the sandbox: (row, reused) when no run is needed, else the Pending job."""
     row = Result(student, lesson, 0.0, *_max_points(source), status="graded")
     if not STUDENT_ID.match(student):
@@ -143,16 +155,17 @@ def prepare(folder: Path, student: str, lesson: str, source: nbformat.NotebookNo
         inspection = inspect(path, source)
     except InvalidSubmission as error:
         return _with(row, "invalid", str(error)), False
-    problems = inspection.problems + trusted.tampering(inspection.notebook, student_copy)
-    job = trusted.build_job(inspection.notebook, source, options.seeds, options.limits.cell_seconds)
-    return Pending(row, source, inspection.notebook, job, problems, record, key)
+    problems = (inspection.problems + trusted.tampering(inspection.notebook, student_copy)
+                + trusted.reached_for_answers(inspection.notebook, source))
+    job, inputs = trusted.build_job(inspection.notebook, source, student, options.limits.cell_seconds, options.sets)
+    return Pending(row, source, inspection.notebook, job, inputs, problems, record, key, view)
 
 
 def run_all(pending: list[Pending], options: Options):
     """Yield (task, sandbox.Run) as runs finish: on local threads, or on a Dask cluster."""
     if not pending:
         return
-    args = [(json.dumps(task.job), options.limits, options.sandboxed) for task in pending]
+    args = [(json.dumps(task.job), options.limits, options.sandboxed, task.utils_view) for task in pending]
     if options.scheduler is None:
         with ThreadPoolExecutor(max_workers=options.workers) as pool:
             futures: dict[Future, Pending] = {pool.submit(sandbox.run, *a): t for a, t in zip(args, pending)}
@@ -182,9 +195,12 @@ def finish(task: Pending, run: sandbox.Run, ws: Path, out: Path, options: Option
     """Judge a finished run and record it everywhere: result record, feedback, gradebook."""
     row = task.row
     ended = run.detail or run.status
-    judgement = trusted.judge(run.events, task.source, task.job, options.seeds, ended)
+    judgement = trusted.judge(run.events, task.source, task.inputs, ended)
     row.score = judgement.score
-    reasons = ([run.detail] if run.status != "finished" else []) + task.problems
+    withheld = trusted.parse_events(run.events)[2].get("withheld")
+    called = [f"called the withheld library answer {name}" for name in withheld if isinstance(name, str)][:5] \
+        if isinstance(withheld, list) else []
+    reasons = ([run.detail] if run.status != "finished" else []) + task.problems + called
     _with(row, "graded", "; ".join(reasons))
     scores = {g.grade_id: (g.points, g.max_points, "code", g.message) for g in judgement.grades}
     scores.update({gid: (None, pts, "markdown", "") for gid, pts in _written_points(task.source).items()})

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 
 from grader.lessons import course, lessons, notebooks_dir, solutions_dir, source_notebook, student_notebook
-from grader.release import student_version
+from grader.release import expectations_file, fingerprint, student_version, with_declared_tests
 
 
 def notebooks_with_outputs(paths: list[Path]) -> list[str]:
@@ -31,11 +31,28 @@ def problems() -> list[str]:
     expected = {student_notebook(name) for name in lessons()}
     for name in lessons():
         target = student_notebook(name)
+        source = nbformat.read(source_notebook(name), as_version=4)
+        declared = with_declared_tests(source)
+        if nbformat.writes(declared) != nbformat.writes(source):
+            found.append(f"{source_notebook(name).relative_to(course())} has test cells or points that differ from "
+                         "its exercise declarations")
         if not target.exists():
             found.append(f"{target.relative_to(course())} is missing")
-        elif target.read_text() != student_version(nbformat.read(source_notebook(name), as_version=4)):
+        elif target.read_text() != student_version(declared):
             found.append(f"{target.relative_to(course())} is stale")
+        if declared.metadata.get("grader", {}).get("key"):
+            found += stale_expectations(name, fingerprint(declared))
     for extra in sorted(set(notebooks_dir().rglob("*.ipynb")) - expected):
         if ".ipynb_checkpoints" not in extra.parts:
             found.append(f"{extra.relative_to(course())} has no source in solutions/")
     return found
+
+
+def stale_expectations(lesson: str, wanted: str) -> list[str]:
+    """The visible expectations of a lesson are missing or were recorded from another key, library or lesson."""
+    path = expectations_file(lesson)
+    try:
+        recorded = json.loads(path.read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return [f"{path.relative_to(course())} is missing or unreadable"]
+    return [] if recorded == wanted else [f"{path.relative_to(course())} is stale"]

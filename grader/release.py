@@ -1,12 +1,17 @@
-"""Generate the student copies in notebooks/ from the nbgrader sources in solutions/.
+"""Generate the student copies in notebooks/ from the nbgrader sources in solutions/ and the answer key.
 
-The same nbgrader preprocessors as `nbgrader generate_assignment` run in-process (without its
-gradebook), so the student copy is exactly what nbgrader would release: solutions replaced by
-`raise NotImplementedError()`, hidden tests and mark schemes removed, outputs cleared, graded
-cells locked and checksummed.
+For each lesson: the test cells and their points are written from the key's declarations (into the
+source notebook too, so the two never drift); the student copy is what `nbgrader generate_assignment`
+would release (the same preprocessors, in-process: solutions replaced by `raise NotImplementedError()`,
+mark schemes removed, outputs cleared, graded cells locked and checksummed); and the visible
+expectations, the reference's and the known wrong answers' results on the visible inputs, are
+recorded as data in notebooks/<lesson>/<lesson>.checks.json.
 """
 
 from __future__ import annotations
+
+import hashlib
+from pathlib import Path
 
 import nbformat
 from nbgrader.preprocessors import (
@@ -19,10 +24,14 @@ from nbgrader.preprocessors import (
     LockCells,
 )
 
+import utils
+from grader import key as answer_key
 from grader.lessons import course, resolve, source_notebook, student_notebook
+from utils.checks import encode_plain
 
 _PIPELINE = (LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums,
              ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata)
+UTILS = Path(utils.__file__).resolve().parent
 
 
 def student_version(source: nbformat.NotebookNode) -> str:
@@ -34,12 +43,60 @@ def student_version(source: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+def with_declared_tests(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The source notebook with every test cell's code and points written from its exercise declaration."""
+    key = answer_key.load(source, course())
+    if key is None:
+        return source
+    nb = nbformat.from_dict(source)
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        exercise = key.exercise(meta.get("grade_id")) if meta.get("grade") and cell.cell_type == "code" else None
+        if exercise is not None:
+            cell.source = answer_key.test_cell_source(exercise)
+            meta["points"] = exercise.points
+    return nb
+
+
+def fingerprint(source: nbformat.NotebookNode) -> str:
+    """What the recorded expectations depend on: the key module, the whole utils package, the lesson's tests."""
+    digest = hashlib.sha256()
+    path = answer_key.key_path(source, course())
+    for file in ([path] if path else []) + sorted(UTILS.rglob("*.py")):
+        digest.update(str(file.name).encode() + file.read_bytes())
+    digest.update(nbformat.writes(with_declared_tests(source)).encode())
+    return digest.hexdigest()
+
+
+def expectations_text(source: nbformat.NotebookNode) -> str | None:
+    """The visible expectations file of a lesson, or None when it declares no key."""
+    key = answer_key.load(source, course())
+    if key is None:
+        return None
+    recorded = answer_key.recorded_expectations(key)
+    return encode_plain({"fingerprint": fingerprint(source), **recorded}) + "\n"
+
+
+def expectations_file(lesson: str) -> Path:
+    return student_notebook(lesson).with_suffix(".checks.json")
+
+
 def release(lesson: str | None = None) -> list[str]:
-    """Write notebooks/<lesson>/<lesson>.ipynb for each lesson; returns the paths written."""
+    """Write notebooks/<lesson>/<lesson>.ipynb and its .checks.json for each lesson; returns the paths written."""
     written = []
     for name in resolve(lesson):
+        path = source_notebook(name)
+        source = nbformat.read(path, as_version=4)
+        declared = with_declared_tests(source)
+        if nbformat.writes(declared) != nbformat.writes(source):
+            nbformat.write(declared, path)
+            written.append(str(path.relative_to(course())))
         target = student_notebook(name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(student_version(nbformat.read(source_notebook(name), as_version=4)))
+        target.write_text(student_version(declared))
         written.append(str(target.relative_to(course())))
+        text = expectations_text(declared)
+        if text is not None:
+            expectations_file(name).write_text(text)
+            written.append(str(expectations_file(name).relative_to(course())))
     return written

@@ -1,10 +1,13 @@
 """Runs one submission inside the sandbox. Standalone: the sandbox sees this file, never the grader package.
 
-Reads a job (JSON) on stdin before any student code runs, then executes its cells in order in an
-IPython shell and writes one JSON line per event to the file descriptor named by its first argument:
+Reads a job (JSON) from a pipe on stdin before any student code runs, and closes it, then executes
+its cells in order in an IPython shell and writes one JSON line per event to the file descriptor
+named by its first argument:
   {"event": "cell", "index", "grade_id", "error", "stdout", "stderr", "seconds"}
-  {"event": "probe", "grade_id", "seed", "data" (utils.checks.encode_plain JSON) or "error"}
-Nothing here decides a grade: the trusted grader judges the probes' plain data outside the sandbox.
+  {"event": "probe", "grade_id", "set", "data" (utils.checks.encode_plain JSON) or "error"}
+  {"event": "done", "withheld": [library answers the submission called]}
+Nothing here decides a grade, and nothing here could: the job holds the inputs, never the expected
+results, and the trusted grader judges the learner's results against a reference it computes itself.
 A cell that runs past its time limit is interrupted and the next one runs; the grader kills the
 whole sandbox when the submission's total time runs out.
 """
@@ -19,8 +22,11 @@ import signal
 import sys
 import time
 
+if len(sys.argv) > 2:  # unsandboxed runs: the withheld view of utils comes first on the path
+    sys.path.insert(0, sys.argv[2])
+
 # Imported before any student code runs (see main), so that shadowing modules cannot replace them.
-from utils.checks import CheckFailed, encode_plain
+from utils.checks import encode_plain  # noqa: E402
 
 OUTPUT_LIMIT = 20_000  # characters of stdout/stderr kept per cell
 
@@ -75,9 +81,9 @@ def run_cell(shell, source: str, timeout: float) -> tuple[str | None, str, str]:
     return error, out.getvalue(), err.getvalue()
 
 
-def run_probe(shell, probe: dict, function, seed: int, timeout: float) -> dict:
+def run_probe(shell, grade_id: str, probe: dict, function, inputs, k: int, timeout: float) -> dict:
     """Call the lesson's probe on the learner's object; only its plain data leaves this process."""
-    record = {"event": "probe", "grade_id": probe["grade_id"], "seed": seed}
+    record = {"event": "probe", "grade_id": grade_id, "set": k}
     if probe["object"] not in shell.user_ns:
         record["error"] = f"`{probe['object']}` is not defined: run or restore the exercise cell that defines it"
         return record
@@ -85,9 +91,7 @@ def run_probe(shell, probe: dict, function, seed: int, timeout: float) -> dict:
     signal.setitimer(signal.ITIMER_REAL, timeout)
     sys.stdout, sys.stderr = CappedText(), CappedText()
     try:
-        record["data"] = encode_plain(function(shell.user_ns[probe["object"]], seed))
-    except CheckFailed as failed:
-        record["error"] = str(failed)[:2000]
+        record["data"] = encode_plain(function(shell.user_ns[probe["object"]], inputs))
     except BaseException as caught:  # noqa: BLE001
         record["error"] = f"calling `{probe['object']}` raised {describe(caught)}"
     finally:
@@ -96,17 +100,35 @@ def run_probe(shell, probe: dict, function, seed: int, timeout: float) -> dict:
     return record
 
 
-def main() -> None:
+def lesson_probe(probe: dict):
+    """The probe of one exercise: from the lesson's checks module, or the default `utils.checks.calls`."""
+    module = importlib.import_module(probe["module"])
+    return module.checks.probe(probe["exercise"]) if hasattr(module, "checks") else module.calls
+
+
+def read_job() -> dict:
+    """The job from stdin, which is then closed: student code cannot read it back."""
     job = json.loads(sys.stdin.read())
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return job
+
+
+def main() -> None:
+    job = read_job()
     events = os.fdopen(int(sys.argv[1]), "w", buffering=1)  # the descriptor the grader passed us
     import plotly.basedatatypes
     from IPython.core.interactiveshell import InteractiveShell
 
+    from utils.checks import decode_plain
+    from utils.withheld import REACHED
+
     plotly.basedatatypes.BaseFigure.show = lambda self, *args, **kwargs: None  # no browser, no display here
     # Look the probes up before any student code runs, so shadowing or reloading modules cannot swap them.
-    # (A submission can still tamper with them in memory; the judge, outside, re-derives every answer.)
-    probes = {cell["probe"]["grade_id"]: getattr(importlib.import_module(cell["probe"]["module"]), cell["probe"]["probe"])
-              for cell in job["cells"] if cell.get("probe")}
+    # (A submission can still tamper with them in memory: what they return is only the learner's results,
+    # which the grader judges against a reference the sandbox never has.)
+    probes = {cell["grade_id"]: lesson_probe(cell["probe"]) for cell in job["cells"] if cell.get("probe")}
     shell = InteractiveShell.instance(colors="nocolor", ast_node_interactivity="none")
     # Errors are reported as one line per cell; a printed traceback would quote the instructor's test code.
     shell.showtraceback = shell.showsyntaxerror = lambda *args, **kwargs: None
@@ -117,10 +139,11 @@ def main() -> None:
             events.write(json.dumps({"event": "cell", "index": cell["index"], "grade_id": cell.get("grade_id"),
                                      "error": error, "stdout": out, "stderr": err,
                                      "seconds": round(time.perf_counter() - start, 3)}) + "\n")
-        for seed in (cell.get("probe") or {}).get("seeds", []):
-            probe = cell["probe"]
-            events.write(json.dumps(run_probe(shell, probe, probes[probe["grade_id"]], seed, job["cell_timeout"])) + "\n")
-    events.write(json.dumps({"event": "done"}) + "\n")
+        for k, inputs in enumerate((cell.get("probe") or {}).get("inputs", [])):
+            record = run_probe(shell, cell["grade_id"], cell["probe"], probes[cell["grade_id"]], decode_plain(inputs), k,
+                               job["cell_timeout"])
+            events.write(json.dumps(record) + "\n")
+    events.write(json.dumps({"event": "done", "withheld": sorted(set(REACHED))}) + "\n")
     events.flush()
     os._exit(0)  # skip interpreter teardown: atexit hooks a submission registered must not run
 

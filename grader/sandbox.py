@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ def bwrap_available() -> bool:
     return shutil.which("bwrap") is not None
 
 
-def bwrap_command(scratch: Path) -> list[str]:
+def bwrap_command(scratch: Path, utils_view: Path) -> list[str]:
     """bubblewrap arguments: a new root with read-only system and Python, and only `scratch` writable."""
     python_prefixes = sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()})
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
@@ -74,7 +75,7 @@ def bwrap_command(scratch: Path) -> list[str]:
             cmd += ["--ro-bind", str(target), str(target)]
     for prefix in python_prefixes:
         cmd += ["--ro-bind", str(prefix), str(prefix)]
-    cmd += ["--ro-bind", str(UTILS), str(UTILS), "--ro-bind", str(RUNNER), "/opt/grader/runner.py",
+    cmd += ["--ro-bind", str(utils_view), str(UTILS), "--ro-bind", str(RUNNER), "/opt/grader/runner.py",
             "--bind", str(scratch), "/scratch", "--chdir", "/scratch"]
     return cmd
 
@@ -94,8 +95,12 @@ def apply_limits(limits: Limits) -> None:
         resource.setrlimit(kind, (value, value))
 
 
-def run(job: str, limits: Limits, sandboxed: bool = True) -> Run:
-    """Run the runner on `job` (JSON text) in a fresh sandbox; returns its events, whatever happens."""
+def run(job: str, limits: Limits, sandboxed: bool = True, utils_view: str | None = None) -> Run:
+    """Run the runner on `job` (JSON text) in a fresh sandbox; returns its events, whatever happens.
+
+    `utils_view` is the copy of utils the submission sees (grader.view, answers withheld); None: utils itself.
+    """
+    view = Path(utils_view) if utils_view else UTILS
     private = Path(tempfile.mkdtemp(prefix="grader-"))
     try:
         scratch = private / "scratch"
@@ -103,23 +108,23 @@ def run(job: str, limits: Limits, sandboxed: bool = True) -> Run:
         os.chmod(scratch, 0o777)  # the sandbox runs as nobody
         events_path, output_path = private / "events.jsonl", private / "output.txt"
         python = str(Path(sys.executable).absolute())
-        with events_path.open("w") as events, output_path.open("w") as output, \
-                tempfile.TemporaryFile("w+") as stdin:
+        with events_path.open("w") as events, output_path.open("w") as output:
             # The runner writes its events to this inherited descriptor, whatever number it got: a fixed
             # number would race with other grading threads opening and closing files.
             fd = str(events.fileno())
             if sandboxed:
-                cmd = [*bwrap_command(scratch), *sum((["--setenv", k, v] for k, v in environment(limits).items()), []),
+                cmd = [*bwrap_command(scratch, view),
+                       *sum((["--setenv", k, v] for k, v in environment(limits).items()), []),
                        python, "-I", "/opt/grader/runner.py", fd]
                 cwd, env = None, None
             else:
-                cmd, cwd, env = [python, "-I", str(RUNNER), fd], scratch, {**environment(limits), "HOME": str(scratch),
-                                                                          "TMPDIR": str(scratch)}
-            stdin.write(job)
-            stdin.seek(0)
-            process = subprocess.Popen(cmd, stdin=stdin, stdout=output, stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                                       pass_fds=(events.fileno(),), preexec_fn=lambda: apply_limits(limits),
+                cmd, cwd, env = [python, "-I", str(RUNNER), fd, str(view.parent)], scratch, {
+                    **environment(limits), "HOME": str(scratch), "TMPDIR": str(scratch)}
+            # The job goes through a pipe: once the runner has read it, nothing in the sandbox can read it again.
+            process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT, cwd=cwd,
+                                       env=env, pass_fds=(events.fileno(),), preexec_fn=lambda: apply_limits(limits),
                                        start_new_session=True)
+            threading.Thread(target=_send, args=(process, job), daemon=True).start()
             status, detail = _watch(process, scratch, limits)
         text = events_path.read_text(errors="replace")[: limits.file_bytes]
         if status == "finished" and '"event": "done"' not in text:
@@ -129,6 +134,15 @@ def run(job: str, limits: Limits, sandboxed: bool = True) -> Run:
         return Run(text, status, detail)
     finally:
         _remove(private)
+
+
+def _send(process: subprocess.Popen, job: str) -> None:
+    """Write the job to the runner's stdin and close it; a runner that died early just never reads it."""
+    try:
+        process.stdin.write(job.encode())
+        process.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
 
 
 def _remove(folder: Path) -> None:

@@ -1,30 +1,30 @@
 """Trusted grading: decide what a submission runs, then judge what comes back, outside the sandbox.
 
-The job a sandbox runs is built from the lesson's source, not from the submission: setup cells
-and test cells are the instructor's versions, only the exercise cells (and cells the student added)
-are the student's, and the lessons' demonstration cells are skipped (exercises must not depend on
-them; the pipeline tests check that the reference solutions still get full marks this way).
+The job a sandbox runs is built from the lesson's source, not from the submission: setup cells are
+the instructor's versions, only the exercise cells (and cells the student added) are the student's,
+and the lessons' demonstration cells are skipped (exercises must not depend on them; the pipeline
+tests check that the reference solutions still get full marks this way).
 
-A test cell whose lesson declares a probe (`EXERCISES` in the lesson's check module, named by the
-notebook's `grader.checks` metadata) is graded here: the sandbox only returns the probe's plain data
-for each seed, and the judge, run in this process, rebuilds the reference and decides. A test cell
-without a probe is graded by running the instructor's cell in the sandbox (hidden tests included),
-which is isolated but not tamper-proof; every lesson of this course declares probes.
+Each test cell is graded from its exercise's declaration in the lesson's answer key (grader.key):
+the job carries the exercise's secret inputs for this student, as plain data; the sandbox returns
+only what the learner's object gave on them (the probe's data); the expectation on those inputs
+(the reference's result and the known wrong answers') is computed here, and `utils.checks.judge`
+decides. Nothing the sandbox says about itself earns a point: only the learner's results, compared
+with a reference the sandbox never sees.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
+import re
 from dataclasses import dataclass, field
-from types import ModuleType
 
 import nbformat
 
-from utils.checks import CheckFailed, decode_plain
-
-SEEDS = (0, 1, 2)  # the visible check's seed and two more; the instructor can change them per run
+from grader import key as answer_key
+from grader.lessons import course
+from utils.checks import decode_plain, encode_plain, judge as judge_results, judged
 
 
 @dataclass
@@ -33,6 +33,7 @@ class CellGrade:
     points: float
     max_points: float
     message: str  # the judge's message, or why the cell got no points
+    misconception: str | None = None  # the declared id of the mistake, "other", or None when it passed
 
 
 @dataclass
@@ -51,68 +52,76 @@ def nbgrader_meta(cell: nbformat.NotebookNode) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
-def checks_module(source: nbformat.NotebookNode) -> ModuleType | None:
-    name = source.metadata.get("grader", {}).get("checks")
-    return importlib.import_module(name) if name else None
+def grade_id_of(cell: nbformat.NotebookNode) -> str | None:
+    """A cell's grade_id when it is a string (a submission may put anything in its metadata)."""
+    value = nbgrader_meta(cell).get("grade_id")
+    return value if isinstance(value, str) else None
 
 
-def fingerprint(source: nbformat.NotebookNode, seeds: tuple[int, ...]) -> str:
-    """Changes when anything that decides a grade changes: the lesson source, its checks, the seeds."""
+def lesson_key(source: nbformat.NotebookNode) -> answer_key.LessonKey | None:
+    return answer_key.load(source, course())
+
+
+def fingerprint(source: nbformat.NotebookNode, sets: int) -> str:
+    """Changes when anything that decides a grade changes: the lesson source, its key, the secret, the input sets."""
     digest = hashlib.sha256(nbformat.writes(source).encode())
-    module = checks_module(source)
-    if module is not None and module.__file__:
-        with open(module.__file__, "rb") as f:
-            digest.update(f.read())
-    digest.update(repr(seeds).encode())
+    path = answer_key.key_path(source, course())
+    if path is not None:
+        digest.update(path.read_bytes())
+    digest.update(f"{answer_key.secret_id()} {sets}".encode())
     return digest.hexdigest()
 
 
 def tampering(submission: nbformat.NotebookNode, student_copy: nbformat.NotebookNode) -> list[str]:
     """Locked or test cells edited, points or kinds changed: reported; grading uses the originals anyway."""
-    originals = {nbgrader_meta(c).get("grade_id"): c for c in student_copy.cells if nbgrader_meta(c)}
+    originals = {grade_id_of(c): c for c in student_copy.cells if grade_id_of(c)}
     found = []
     for cell in submission.cells:
-        meta = nbgrader_meta(cell)
-        original = originals.get(meta.get("grade_id"))
+        meta, grade_id = nbgrader_meta(cell), grade_id_of(cell)
+        original = originals.get(grade_id)
         if original is None:
             continue
         kept = nbgrader_meta(original)
         changed = [key for key in ("points", "grade", "solution", "locked") if meta.get(key) != kept.get(key)]
         if changed:
-            found.append(f"cell {meta['grade_id']}: its {', '.join(changed)} metadata was changed (ignored)")
+            found.append(f"cell {grade_id}: its {', '.join(changed)} metadata was changed (ignored)")
         if kept.get("locked") and not kept.get("solution") and cell.source != original.source:
-            found.append(f"cell {meta['grade_id']} is locked but was edited (the original ran instead)")
+            found.append(f"cell {grade_id} is locked but was edited (the original ran instead)")
         if cell.cell_type != original.cell_type:
-            found.append(f"cell {meta['grade_id']} changed from {original.cell_type} to {cell.cell_type}")
+            found.append(f"cell {grade_id} changed from {original.cell_type} to {cell.cell_type}")
     return found
 
 
-def build_job(submission: nbformat.NotebookNode, source: nbformat.NotebookNode, seeds: tuple[int, ...],
-              cell_seconds: float) -> dict:
-    """The cells the sandbox runs, in the submission's order, with probes where the test cells are."""
-    module = checks_module(source)
-    exercises = getattr(module, "EXERCISES", {}) if module else {}
-    by_id = {nbgrader_meta(c)["grade_id"]: c for c in source.cells if "grade_id" in nbgrader_meta(c)}
+def build_job(submission: nbformat.NotebookNode, source: nbformat.NotebookNode, student: str, cell_seconds: float,
+              sets: int = answer_key.GRADED_SETS) -> tuple[dict, dict[str, list]]:
+    """(the job the sandbox runs, the secret inputs per grade_id) for one student's submission.
+
+    The job lists the cells to run in the submission's order; where a test cell stood, the probe of its
+    exercise with this student's inputs (plain data). The inputs are also returned, for the judge.
+    """
+    key = lesson_key(source)
+    by_id = {grade_id_of(c): c for c in source.cells if grade_id_of(c)}
     source_ids = {c.get("id") for c in source.cells}
-    cells, seen = [], set()
+    cells, seen, inputs = [], set(), {}
 
     def add_graded(index: int, grade_id: str, student_source: str) -> None:
         original, meta = by_id[grade_id], nbgrader_meta(by_id[grade_id])
         seen.add(grade_id)
         if original.cell_type != "code":
             return
+        exercise = key.exercise(grade_id) if key and meta.get("grade") else None
         if meta.get("solution"):
             cells.append({"index": index, "grade_id": grade_id, "source": student_source})
-        elif meta.get("grade") and grade_id in exercises:
-            name, probe, _ = exercises[grade_id]
+        elif exercise is not None:
+            inputs[grade_id] = answer_key.graded_inputs(key, exercise, student, sets)
             cells.append({"index": index, "grade_id": grade_id, "probe": {
-                "grade_id": grade_id, "module": module.__name__, "probe": probe.__name__, "object": name,
-                "seeds": list(seeds)}})
-        else:  # setup cells, and test cells without a probe: the instructor's version
+                "module": key.probe_module, "exercise": exercise.name, "object": exercise.name,
+                "inputs": [encode_plain(i) for i in inputs[grade_id]]}})
+        elif not meta.get("grade"):  # the setup cells: the instructor's version
             cells.append({"index": index, "grade_id": grade_id, "source": original.source})
 
     for index, cell in enumerate(submission.cells):
-        grade_id = nbgrader_meta(cell).get("grade_id")
+        grade_id = grade_id_of(cell)
         if grade_id in by_id and grade_id not in seen:
             add_graded(index, grade_id, cell.source if cell.cell_type == "code" else "")
         elif grade_id is None and cell.cell_type == "code" and cell.get("id") not in source_ids:
@@ -120,62 +129,96 @@ def build_job(submission: nbformat.NotebookNode, source: nbformat.NotebookNode, 
     for grade_id in by_id:  # deleted cells still run (setup, tests) or count as unanswered
         if grade_id not in seen:
             add_graded(-1, grade_id, "")
-    return {"cells": cells, "cell_timeout": cell_seconds}
+    return {"cells": cells, "cell_timeout": cell_seconds}, inputs
 
 
-def parse_events(text: str) -> tuple[dict[int, dict], dict[str, dict[int, dict]]]:
-    """The runner's JSON lines -> (cell events by index, probe events by grade_id and seed). Bad lines are skipped."""
+def parse_events(text: str) -> tuple[dict[int, dict], dict[str, dict[int, list[dict]]], dict]:
+    """The runner's JSON lines -> (cell events by index, probe events by grade_id and set, the "done" event).
+
+    Lines that are not events are skipped, whatever they hold. Every probe event is kept, so that a
+    result reported twice for the same set (a submission writing records of its own) can be refused.
+    """
     cells: dict[int, dict] = {}
-    probes: dict[str, dict[int, dict]] = {}
+    probes: dict[str, dict[int, list[dict]]] = {}
+    done: dict = {}
     for line in text.splitlines():
         try:
             event = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
+        except Exception:  # noqa: BLE001 - a line may hold anything (huge integers, deep nesting, bad bytes)
             continue
         if not isinstance(event, dict):
             continue
-        if event.get("event") == "cell" and isinstance(event.get("index"), int):
+        kind = event.get("event")
+        if kind == "cell" and type(event.get("index")) is int:
             cells.setdefault(event["index"], event)
-        elif event.get("event") == "probe" and isinstance(event.get("seed"), int):
-            probes.setdefault(str(event.get("grade_id")), {}).setdefault(event["seed"], event)
-    return cells, probes
+        elif kind == "probe" and type(event.get("set")) is int and isinstance(event.get("grade_id"), str):
+            probes.setdefault(event["grade_id"], {}).setdefault(event["set"], []).append(event)
+        elif kind == "done" and not done:
+            done = event
+    return cells, probes, done
 
 
-def judge(events: str, source: nbformat.NotebookNode, job: dict, seeds: tuple[int, ...], ended: str) -> Judgement:
+def judge(events: str, source: nbformat.NotebookNode, inputs: dict[str, list], ended: str) -> Judgement:
     """Points for every autograded cell of the lesson, from the sandbox's events. `ended` says how the run ended."""
-    module = checks_module(source)
-    exercises = getattr(module, "EXERCISES", {}) if module else {}
-    cells, probes = parse_events(events)
-    by_grade_id = {c["grade_id"]: c for c in job["cells"] if c.get("grade_id")}
+    key = lesson_key(source)
+    cells, probes, _ = parse_events(events)
     grades = []
     for cell in source.cells:
         meta = nbgrader_meta(cell)
         if not (meta.get("grade") and cell.cell_type == "code"):
             continue
-        grade_id, points = meta["grade_id"], float(meta.get("points", 0))
-        if grade_id in exercises:
-            ok, message = _judge_probes(exercises[grade_id][2], probes.get(grade_id, {}), seeds, ended)
-        else:
-            event = cells.get(by_grade_id[grade_id]["index"]) if grade_id in by_grade_id else None
-            ok = bool(event) and event.get("error") is None
-            message = "passed" if ok else str((event or {}).get("error") or f"the test cell did not run ({ended})")
-        grades.append(CellGrade(grade_id, points if ok else 0.0, points, message))
+        grade_id, points = grade_id_of(cell), float(meta.get("points", 0))
+        exercise = key.exercise(grade_id) if key else None
+        if exercise is None:
+            grades.append(CellGrade(grade_id, 0.0, points, "this test cell has no declaration in the answer key, so "
+                                                           "it cannot be graded (tell your instructor)", "other"))
+            continue
+        ok, message, misconception = _judge_sets(key, exercise, probes.get(grade_id, {}), inputs.get(grade_id, []),
+                                                 ended)
+        grades.append(CellGrade(grade_id, points if ok else 0.0, points, message, None if ok else misconception))
     return Judgement(grades, cell_events=cells)
 
 
-def _judge_probes(judge_fn, results: dict[int, dict], seeds: tuple[int, ...], ended: str) -> tuple[bool, str]:
-    """(True, the judge's message) when it accepts the data for every seed, else (False, the first failure)."""
+def _judge_sets(key: answer_key.LessonKey, exercise: answer_key.Exercise, results: dict[int, list[dict]],
+                inputs: list, ended: str) -> tuple[bool, str, str | None]:
+    """(passed, message, misconception) over every input set: all must pass; the first failure is reported."""
+    features = key.checks.features.get(exercise.name)
     message = ""
-    for seed in seeds:
-        event = results.get(seed)
-        if event is None:
-            return False, f"not checked: the notebook never got this far ({ended})"
+    for k, given in enumerate(inputs):
+        events = results.get(k, [])
+        if len(events) > 1:
+            return False, ("more than one result was reported for this exercise: records written by the "
+                           "submission itself are refused"), "forged_results"
+        if not events:
+            return False, f"not checked: the notebook never got this far ({ended})", "did_not_run"
+        event = events[0]
         if event.get("error") is not None:
-            return False, str(event["error"])[:2000]
+            return False, str(event["error"])[:2000], "did_not_run"
         try:
-            message = judge_fn(decode_plain(str(event.get("data"))), seed)
-        except CheckFailed as failed:
-            return False, str(failed)
-        except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError, RecursionError) as error:
-            return False, f"the result has an unexpected form ({type(error).__name__}: {str(error)[:200]})"
-    return True, str(message)
+            data = judged(decode_plain(str(event.get("data"))), features, given)
+            verdict = judge_results(data, answer_key.expectation(key, exercise, given))
+        except Exception as error:  # noqa: BLE001 - whatever came back, it is this submission's problem only
+            return False, f"the result has an unexpected form ({type(error).__name__}: {str(error)[:200]})", "other"
+        if not verdict.ok:
+            return False, verdict.message, verdict.misconception
+        message = verdict.message
+    return True, message, None
+
+
+def reached_for_answers(submission: nbformat.NotebookNode, source: nbformat.NotebookNode) -> list[str]:
+    """Exercise or added cells that name a library object which answers one of this lesson's exercises."""
+    key = lesson_key(source)
+    if key is None:
+        return []
+    source_ids = {c.get("id") for c in source.cells}
+    code = "\n".join(c.source for c in submission.cells if c.cell_type == "code" and isinstance(c.source, str)
+                     and (nbgrader_meta(c).get("solution") or c.get("id") not in source_ids))
+    found = []
+    for exercise in key.exercises:
+        for answer in exercise.answers:
+            module, _, name = answer.rpartition(".")
+            pattern = (rf"\b{re.escape(module.rpartition('.')[2])}\s*\.\s*{re.escape(name)}\b"
+                       rf"|\bimport\b[^\n]*\b{re.escape(name)}\b|['\"]{re.escape(name)}['\"]")
+            if re.search(pattern, code):
+                found.append(f"{exercise.cell_id} may use the library's answer {answer}")
+    return found

@@ -111,3 +111,19 @@ def interference(W: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
                          "(n_hidden, n_features) with n_features = features.shape[-1]; is W transposed?")
     gram = W.T @ W
     return x @ gram - x * torch.diagonal(gram)
+
+
+def simulate_pair_interference(S: float, c: float = 1.0, samples: int = 400_000, seed: int = 0) -> dict[str, float]:
+    """Monte Carlo statistics of the interference c x_j between two features sharing a direction (lesson 01).
+
+    x_i, x_j are independent, each 0 with probability S and otherwise uniform in [0, 1). Returns the
+    fraction of samples where both are active, the mean of c x_j over samples where x_i is active, and the
+    mean of (c x_j)^2 over all samples: estimates to hold a closed form against.
+    """
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(samples, 2, generator=g) * (torch.rand(samples, 2, generator=g) >= S)
+    i_active, j_active = x[:, 0] > 0, x[:, 1] > 0
+    interference = c * x[:, 1]
+    return {"p_both_active": (i_active & j_active).float().mean().item(),
+            "mean": interference[i_active].mean().item() if i_active.any() else float("nan"),
+            "mean_square": (interference**2).mean().item()}

@@ -1,0 +1,198 @@
+"""The answer key: one declaration per exercise, and everything built from it.
+
+Each lesson has a key module (named by its source notebook's `grader.key` metadata, a path relative
+to the course root: `grader/key/lessonNN.py` for this course) holding `LESSON`, `CHECKS` (the
+student-side module with the lesson's probes) and `EXERCISES`, a list of `Exercise`. From one
+declaration come:
+  - the notebook's test cell (`test_cell_source`) and its points (written by `grader release`);
+  - the visible expectation: reference and known wrong answers run on the visible inputs, recorded
+    by `grader release` in notebooks/<lesson>/<lesson>.checks.json (data, no code);
+  - the graded cases: inputs built from the instructor's secret, different for every student, and
+    their expectation, computed here and never sent to the sandbox;
+  - the library objects that answer it, which the sandbox's view of `utils` replaces by stubs.
+Nothing in this package is mounted in the sandbox or shipped to students.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib
+import importlib.util
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import nbformat
+import torch
+
+from utils.checks import LessonChecks, Plain, encode_plain, observe
+
+GRADED_SETS = 2  # independent input sets per exercise and student; every one must pass
+
+
+@dataclass(frozen=True)
+class Wrong:
+    """A known wrong answer: an implementation of the mistake, and what to tell a student who made it."""
+
+    id: str  # a stable misconception id, e.g. "abs_cos"; the class report counts them
+    message: str
+    answer: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """Everything about one autograded exercise. The student writes `name` in cell ex_<name>; test_<name> grades it."""
+
+    name: str
+    points: float
+    inputs: Callable[[torch.Generator], Plain]  # case -> {"args": [...], "kwargs": {...}} (or what the probe takes)
+    reference: Callable[..., Any]
+    wrong: tuple[Wrong, ...] = ()
+    answers: tuple[str, ...] = ()  # library objects that answer it, "utils.module.object", withheld while graded
+    hints: dict[str, str] = field(default_factory=dict)  # case -> what to check when only that case is wrong
+    spec: str = ""  # the fallback message: what the exercise asks, briefly
+    passed: str = ""  # the one-line success message
+    atol: float = 1e-5
+    rtol: float = 1e-4
+
+    @property
+    def grade_id(self) -> str:
+        return f"test_{self.name}"
+
+    @property
+    def cell_id(self) -> str:
+        return f"ex_{self.name}"
+
+
+@dataclass(frozen=True)
+class LessonKey:
+    lesson: str
+    checks: LessonChecks
+    exercises: tuple[Exercise, ...]
+    module: ModuleType
+
+    def exercise(self, grade_id: str) -> Exercise | None:
+        return next((e for e in self.exercises if e.grade_id == grade_id), None)
+
+    @property
+    def probe_module(self) -> str:
+        """The student-side module whose `checks` object has this lesson's probes (plain `utils.checks`: the default)."""
+        return self.module.CHECKS or "utils.checks"
+
+
+def key_path(source: nbformat.NotebookNode, course_root: Path) -> Path | None:
+    name = source.metadata.get("grader", {}).get("key")
+    return (course_root / name).resolve() if name else None
+
+
+@lru_cache(maxsize=32)
+def _load(path: str) -> LessonKey:
+    spec = importlib.util.spec_from_file_location(f"grader_key_{Path(path).stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    checks = importlib.import_module(module.CHECKS).checks if module.CHECKS else LessonChecks(module.LESSON)
+    return LessonKey(module.LESSON, checks, tuple(module.EXERCISES), module)
+
+
+def load(source: nbformat.NotebookNode, course_root: Path) -> LessonKey | None:
+    """The key of a lesson's source notebook, or None when the lesson declares none."""
+    path = key_path(source, course_root)
+    return _load(str(path)) if path else None
+
+
+# --- expectations --------------------------------------------------------------------------------
+
+def expectation(key: LessonKey, exercise: Exercise, inputs: Plain) -> Plain:
+    """The reference's judged data on `inputs` and that of every known wrong answer that it tells apart."""
+    probe, features = key.checks.probe(exercise.name), key.checks.features.get(exercise.name)
+    reference = observe(probe, features, exercise.reference, inputs)
+    wrong = []
+    for known in exercise.wrong:
+        output = observe(probe, features, known.answer, inputs)
+        if encode_plain(output) != encode_plain(reference):
+            wrong.append({"id": known.id, "message": known.message, "output": output})
+    return {"name": exercise.name, "reference": reference, "wrong": wrong, "hints": exercise.hints,
+            "spec": exercise.spec, "passed": exercise.passed, "atol": exercise.atol, "rtol": exercise.rtol}
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def visible_inputs(key: LessonKey, exercise: Exercise) -> Plain:
+    """The inputs of the visible check: public, fixed, recorded beside the student copy."""
+    return exercise.inputs(_generator(_seed(b"visible", key.lesson, exercise.name, 0)))
+
+
+def recorded_expectations(key: LessonKey) -> dict:
+    """What `grader release` writes to notebooks/<lesson>/<lesson>.checks.json."""
+    exercises = {}
+    for exercise in key.exercises:
+        inputs = visible_inputs(key, exercise)
+        exercises[exercise.name] = {"inputs": inputs, "expectation": expectation(key, exercise, inputs)}
+    return {"lesson": key.lesson, "exercises": exercises}
+
+
+# --- secret, per-student graded inputs -----------------------------------------------------------
+
+def secret_path() -> Path:
+    """The instructor's secret: $GRADER_SECRET_FILE, or ~/.config/superposition-course/grader-secret (outside the repo)."""
+    default = Path.home() / ".config" / "superposition-course" / "grader-secret"
+    return Path(os.environ.get("GRADER_SECRET_FILE", default)).expanduser()
+
+
+@lru_cache(maxsize=4)
+def _secret(path: str) -> bytes:
+    target = Path(path)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+    value = target.read_text().strip()
+    if len(value) < 32:
+        raise SystemExit(f"the grader secret {target} is too short: delete it to create a new one (regrades change)")
+    return value.encode()
+
+
+def secret() -> bytes:
+    return _secret(str(secret_path()))
+
+
+def secret_id() -> str:
+    """A public fingerprint of the secret (changes the resume key, reveals nothing)."""
+    return hashlib.sha256(b"id:" + secret()).hexdigest()[:16]
+
+
+def _seed(kind: bytes, *parts: object, key: bytes = b"public") -> int:
+    message = kind + b"\0" + "\0".join(str(p) for p in parts).encode()
+    return int.from_bytes(hmac.new(key, message, hashlib.sha256).digest()[:8], "big") >> 1
+
+
+def graded_inputs(key: LessonKey, exercise: Exercise, student: str, sets: int = GRADED_SETS) -> list[Plain]:
+    """Secret inputs for (student, lesson, exercise): reproducible from the secret, never the visible ones."""
+    visible = {encode_plain(v) for v in visible_inputs(key, exercise).values()}
+    chosen, attempt = [], 0
+    while len(chosen) < sets:
+        inputs = exercise.inputs(_generator(_seed(b"graded", student, key.lesson, exercise.name, attempt, key=secret())))
+        attempt += 1
+        if not any(encode_plain(v) in visible for v in inputs.values()):
+            chosen.append(inputs)
+        if attempt > 100 * sets:
+            raise RuntimeError(f"{exercise.name}: the input builder keeps producing the visible inputs")
+    return chosen
+
+
+# --- the notebook's test cell --------------------------------------------------------------------
+
+def test_cell_source(exercise: Exercise) -> str:
+    return (f'checks.check("{exercise.name}", {exercise.name})\n'
+            "# The grader runs the same check on other inputs, different for every student: they decide the grade.")

@@ -1,0 +1,90 @@
+"""Every exercise's declaration, for every lesson: the reference passes, each known wrong answer fails with its own
+message (on the visible inputs and on graded ones), graded inputs are secret, per student and never the visible
+ones, and the recorded expectations are the ones the key gives."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader import key as answer_key
+from grader.lessons import REPO, lessons, source_notebook
+from grader.release import expectations_file
+from utils.checks import CheckFailed, decode_plain, encode_plain, judge
+
+import nbformat
+
+KEYS = {lesson: answer_key.load(nbformat.read(source_notebook(lesson), as_version=4), REPO) for lesson in lessons()}
+CASES = [(lesson, exercise) for lesson, key in KEYS.items() if key for exercise in key.exercises]
+WRONG = [(lesson, exercise, wrong) for lesson, exercise in CASES for wrong in exercise.wrong]
+STUDENTS = ("alice", "bob")
+
+
+@pytest.fixture(autouse=True)
+def secret(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_SECRET_FILE", str(tmp_path / "secret"))
+
+
+def test_every_lesson_has_a_key():
+    assert all(KEYS.values()), [lesson for lesson, key in KEYS.items() if key is None]
+
+
+@pytest.mark.parametrize("lesson, exercise", CASES, ids=lambda v: getattr(v, "name", v))
+def test_the_reference_passes_its_visible_check(lesson, exercise, capsys):
+    KEYS[lesson].checks.check(exercise.name, exercise.reference)
+    assert "✔" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("lesson, exercise, wrong", WRONG, ids=lambda v: getattr(v, "name", getattr(v, "id", v)))
+def test_each_known_wrong_answer_fails_the_visible_check_with_its_own_message(lesson, exercise, wrong):
+    with pytest.raises(CheckFailed) as failure:
+        KEYS[lesson].checks.check(exercise.name, wrong.answer)
+    assert str(failure.value) == wrong.message, f"{wrong.id} was told another mistake's message"
+
+
+@pytest.mark.parametrize("lesson, exercise, wrong", WRONG, ids=lambda v: getattr(v, "name", getattr(v, "id", v)))
+def test_each_known_wrong_answer_fails_graded_inputs_with_its_own_id(lesson, exercise, wrong):
+    key = KEYS[lesson]
+    for student in STUDENTS:
+        for inputs in answer_key.graded_inputs(key, exercise, student):
+            verdict = judge(key.checks.observe(exercise.name, wrong.answer, inputs),
+                            answer_key.expectation(key, exercise, inputs))
+            assert not verdict.ok and verdict.misconception == wrong.id, (student, verdict)
+
+
+@pytest.mark.parametrize("lesson, exercise", CASES, ids=lambda v: getattr(v, "name", v))
+def test_graded_inputs_are_secret_per_student_and_never_the_visible_ones(lesson, exercise, tmp_path, monkeypatch):
+    key = KEYS[lesson]
+    visible = {encode_plain(v) for v in answer_key.visible_inputs(key, exercise).values()}
+    by_student = {s: [encode_plain(i) for i in answer_key.graded_inputs(key, exercise, s)] for s in STUDENTS}
+    assert by_student["alice"] != by_student["bob"]
+    assert by_student["alice"] == [encode_plain(i) for i in answer_key.graded_inputs(key, exercise, "alice")]
+    for sets in by_student.values():
+        for inputs in sets:
+            assert not any(encode_plain(v) in visible for v in decode_plain(inputs).values())
+    for student, sets in by_student.items():
+        for inputs in map(decode_plain, sets):
+            verdict = judge(key.checks.observe(exercise.name, exercise.reference, inputs),
+                            answer_key.expectation(key, exercise, inputs))
+            assert verdict.ok, (student, verdict)
+    monkeypatch.setenv("GRADER_SECRET_FILE", str(tmp_path / "another-secret"))
+    assert [encode_plain(i) for i in answer_key.graded_inputs(key, exercise, "alice")] != by_student["alice"]
+
+
+@pytest.mark.parametrize("lesson", sorted(lesson for lesson, key in KEYS.items() if key))
+def test_recorded_expectations_are_what_the_key_gives(lesson):
+    recorded = decode_plain(expectations_file(lesson).read_text())
+    fresh = answer_key.recorded_expectations(KEYS[lesson])
+    assert set(recorded["exercises"]) == set(fresh["exercises"])
+    for name, case in fresh["exercises"].items():
+        assert encode_plain(recorded["exercises"][name]["inputs"]) == encode_plain(case["inputs"]), name
+        kept = recorded["exercises"][name]["expectation"]
+        assert [w["id"] for w in kept["wrong"]] == [w["id"] for w in case["expectation"]["wrong"]], name
+        assert judge(kept["reference"], case["expectation"]).ok, name
+
+
+def test_a_blank_answer_is_told_it_is_not_implemented():
+    def blank(*args, **kwargs):
+        raise NotImplementedError()
+    for lesson, exercise in CASES:
+        with pytest.raises(CheckFailed, match="not implemented yet"):
+            KEYS[lesson].checks.check(exercise.name, blank)
