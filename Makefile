@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install sandbox browser lab test grade formgrade solutions release check site
+.PHONY: install sandbox browser lab test grade formgrade solutions release check site bundle
 
 install: $(STAMP)
 
@@ -40,6 +40,11 @@ release: install
 
 check: install
 	$(BIN)/python -m grader check
+
+# What a class gets: student notebooks, utils and the visible expectations, without the answer key.
+BUNDLE ?= bundle
+bundle: install
+	$(BIN)/python -m grader bundle "$(BUNDLE)"
 
 solutions: install
 	$(BIN)/python -m grader solutions

@@ -1,4 +1,4 @@
-"""The grader CLI: python -m grader {release,check,autograde,solutions}."""
+"""The grader CLI: python -m grader {release,check,bundle,autograde,solutions}."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     release = commands.add_parser("release", help="regenerate notebooks/<lesson>/ from solutions/<lesson>/")
     release.add_argument("--lesson")
     commands.add_parser("check", help="fail when notebooks/ is stale or a committed notebook has outputs")
+    bundle = commands.add_parser("bundle", help="write the student bundle (notebooks, utils, no answer key) to DIR")
+    bundle.add_argument("dir", type=Path)
     grade = commands.add_parser("autograde", help="grade SUBMISSIONS/<student_id>/<lesson>/<lesson>.ipynb")
     grade.add_argument("submissions", type=Path)
     grade.add_argument("--out", type=Path, required=True, help="where grades.csv, feedback/ and workspace/ go")
@@ -48,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
                   + "\nrun `python -m grader release` and clear outputs, then commit.", file=sys.stderr)
             return 1
         print("notebooks are clean and up to date")
+    elif args.command == "bundle":
+        from grader.bundle import bundle as write_bundle
+        files = write_bundle(args.dir)
+        print(f"wrote the student bundle to {args.dir} ({len(files)} files): hand it to the class")
     elif args.command == "autograde":
         from grader.autograde import Options, autograde
         from grader.sandbox import Limits

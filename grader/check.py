@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 
+from grader import key as answer_key
 from grader.lessons import course, lessons, notebooks_dir, solutions_dir, source_notebook, student_notebook
 from grader.release import expectations_file, fingerprint, student_version, with_declared_tests
 
@@ -40,12 +41,24 @@ def problems() -> list[str]:
             found.append(f"{target.relative_to(course())} is missing")
         elif target.read_text() != student_version(declared):
             found.append(f"{target.relative_to(course())} is stale")
+        found += undeclared(name, declared)
         if declared.metadata.get("grader", {}).get("key"):
             found += stale_expectations(name, fingerprint(declared))
     for extra in sorted(set(notebooks_dir().rglob("*.ipynb")) - expected):
         if ".ipynb_checkpoints" not in extra.parts:
             found.append(f"{extra.relative_to(course())} has no source in solutions/")
     return found
+
+
+def undeclared(lesson: str, source: nbformat.NotebookNode) -> list[str]:
+    """Test cells without an exercise declaration (they could not be graded), and declarations without a test cell."""
+    key = answer_key.load(source, course())
+    declared = {e.grade_id for e in key.exercises} if key else set()
+    tests = {c.metadata["nbgrader"]["grade_id"] for c in source.cells
+             if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+    return ([f"{lesson}: test cell {t} has no exercise declaration in the answer key" for t in sorted(tests - declared)]
+            + [f"{lesson}: exercise {d.removeprefix('test_')} is declared but the notebook has no cell {d}"
+               for d in sorted(declared - tests)])
 
 
 def stale_expectations(lesson: str, wanted: str) -> list[str]:

@@ -1,8 +1,8 @@
-"""Per-student feedback: the graded notebook as HTML, with scores, and without the hidden tests.
+"""Per-student feedback: the graded notebook as HTML, with scores and each check's message.
 
-The autograded notebook in the workspace holds the hidden tests (nbgrader restores them before
-running), so it is never handed out as is: hidden regions are cut from the source, tracebacks are
-cut to their last line (a traceback quotes the hidden line that failed), rich outputs are reduced
+The page shows the student's own cells and outputs, the instructor's cells as released, and above
+each test cell the judge's verdict (which names the misconception). Tracebacks are cut to their last
+line, rich outputs are reduced
 to text and images, and the HTML is sanitised so that script a student put in a cell cannot run
 in the browser of whoever opens the feedback.
 """
@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from pathlib import Path
 
 import bleach
 import nbformat
 from nbconvert import HTMLExporter
 
-HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[^\n]*\n?", re.DOTALL | re.MULTILINE)
 SAFE_MIME = ("text/plain", "image/png")
 # What rendered Markdown may keep: text structure, never script, style, forms, frames or event handlers.
 SAFE_TAGS = [*bleach.ALLOWED_TAGS, "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "code", "span",
@@ -31,12 +29,8 @@ def clean_html(html: str) -> str:
     return bleach.clean(str(html), tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES, strip=True)
 
 
-def without_hidden_tests(source: str) -> str:
-    return HIDDEN.sub("# (hidden tests run here; they decide the grade)\n", source)
-
-
 def safe_outputs(outputs: list) -> list:
-    """Outputs reduced to what is safe and cannot reveal hidden tests."""
+    """Outputs reduced to what is safe to open: text, PNG images and one-line errors."""
     kept = []
     for out in outputs:
         kind = out.get("output_type")
@@ -72,7 +66,6 @@ def feedback_notebook(nb: nbformat.NotebookNode, scores: dict, title: str) -> nb
         if note:
             cells.append(nbformat.v4.new_markdown_cell(note))
         if cell.cell_type == "code":
-            cell.source = without_hidden_tests(cell.source)
             cell.outputs = safe_outputs(cell.get("outputs", []))
         cell.pop("attachments", None)
         cells.append(cell)
@@ -116,8 +109,8 @@ def write(nb: nbformat.NotebookNode, scores: dict, row, folder: Path) -> Path:
     title = (f"# Feedback: {row.lesson}, {row.student_id}\n\nAutomatic score: **{row.score:g} / {row.max_score:g}**"
              + (f"; written answers ({row.manual_max:g} points) are graded by your instructor." if row.manual_max else ".")
              + (f"\n\nNote: {html.escape(row.reason)}" if row.reason else "")
-             + "\n\nEach check below ran your code on inputs you have not seen; the hidden tests that decide the "
-               "grade are not shown.")
+             + "\n\nEach check below ran your code on inputs you have not seen, different for every student, and "
+               "compared the results with the reference's.")
     page = render(feedback_notebook(nbformat.from_dict(json.loads(json.dumps(nb))), scores, title))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{row.lesson}.html"

@@ -11,7 +11,9 @@ recorded as data in notebooks/<lesson>/<lesson>.checks.json.
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import nbformat
 from nbgrader.preprocessors import (
@@ -24,14 +26,12 @@ from nbgrader.preprocessors import (
     LockCells,
 )
 
-import utils
 from grader import key as answer_key
 from grader.lessons import course, resolve, source_notebook, student_notebook
 from utils.checks import encode_plain
 
 _PIPELINE = (LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums,
              ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata)
-UTILS = Path(utils.__file__).resolve().parent
 
 
 def student_version(source: nbformat.NotebookNode) -> str:
@@ -58,12 +58,34 @@ def with_declared_tests(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def _utils_modules(namespace: dict) -> set[ModuleType]:
+    """The utils modules a namespace uses, directly (modules, or where its functions and classes come from)."""
+    found = set()
+    for value in namespace.values():
+        module = value if isinstance(value, ModuleType) else sys.modules.get(getattr(value, "__module__", "") or "")
+        if module is not None and module.__name__.split(".")[0] == "utils":
+            found.add(module)
+    return found
+
+
+def library_files(key: answer_key.LessonKey) -> list[Path]:
+    """The files the key's results depend on: utils.checks, the lesson's probes, and the utils modules it uses."""
+    seen: set[ModuleType] = set()
+    todo = _utils_modules(vars(key.module)) | {sys.modules["utils.checks"], sys.modules[key.probe_module]}
+    while todo:
+        module = todo.pop()
+        seen.add(module)
+        todo |= _utils_modules(vars(module)) - seen
+    return sorted(Path(m.__file__) for m in seen if getattr(m, "__file__", None))
+
+
 def fingerprint(source: nbformat.NotebookNode) -> str:
-    """What the recorded expectations depend on: the key module, the whole utils package, the lesson's tests."""
+    """What the recorded expectations depend on: the key module, the library code it uses, the lesson's tests."""
     digest = hashlib.sha256()
-    path = answer_key.key_path(source, course())
-    for file in ([path] if path else []) + sorted(UTILS.rglob("*.py")):
-        digest.update(str(file.name).encode() + file.read_bytes())
+    key = answer_key.load(source, course())
+    if key is not None:
+        for file in [Path(key.module.__file__), *library_files(key)]:
+            digest.update(file.name.encode() + file.read_bytes())
     digest.update(nbformat.writes(with_declared_tests(source)).encode())
     return digest.hexdigest()
 

@@ -1,9 +1,10 @@
 """Run a submission's cells in a sandbox: bubblewrap namespaces plus resource limits plus a watchdog.
 
-What the submission can see: the Python installation and the virtual environment (read-only), the
-`utils` package (read-only), the runner, and its own empty scratch folder (read-write, its working
-directory and HOME). Not the grader package, solutions/ (the hidden tests), the gradebook, other
-students' files or the instructor's home. No network (its own network namespace has only a loopback),
+What the submission can see: the Python installation and the virtual environment (read-only), a
+view of the `utils` package in which the lesson's answers are withheld (grader.view; read-only), the
+runner, and its own empty scratch folder (read-write, its working directory and HOME). Not the
+grader package (the answer key), the instructor's secret, solutions/, the recorded expectations, the
+gradebook, other students' files or the instructor's home. No network (its own network namespace has only a loopback),
 its own PID namespace (every process it starts dies with it), no capabilities.
 
 Limits: wall time for the whole submission (the watchdog kills the sandbox) and per cell (the runner

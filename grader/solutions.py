@@ -23,7 +23,8 @@ from grader.lessons import resolve, source_notebook, student_notebook
 
 BANNERS = {
     "solution": "**✏️ Exercise (`{grade_id}`)**: students write this cell; what follows is the reference solution.",
-    "test": "**✅ Check (`{grade_id}`, {points:g} points)**: the visible check students see, then the hidden tests.",
+    "test": "**✅ Check (`{grade_id}`, {points:g} points)**: the visible check students see; the grader runs it on "
+            "secret inputs, different for every student.",
     "written": "**📝 Written answer (`{grade_id}`, {points:g} points)**: the reference answer and the rubric.",
 }
 

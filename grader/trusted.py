@@ -220,5 +220,5 @@ def reached_for_answers(submission: nbformat.NotebookNode, source: nbformat.Note
             pattern = (rf"\b{re.escape(module.rpartition('.')[2])}\s*\.\s*{re.escape(name)}\b"
                        rf"|\bimport\b[^\n]*\b{re.escape(name)}\b|['\"]{re.escape(name)}['\"]")
             if re.search(pattern, code):
-                found.append(f"{exercise.cell_id} may use the library's answer {answer}")
+                found.append(f"{exercise.cell_id} names the library answer {answer}")
     return found

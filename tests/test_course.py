@@ -8,7 +8,6 @@ listed below, a known wrong answer whose feedback must name the misconception.
 from __future__ import annotations
 
 import csv
-import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +15,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grader import key as answer_key
 from grader import synthetic
 from grader.check import problems
-from grader.lessons import lessons, source_notebook, student_notebook
+from grader.lessons import REPO, lessons, source_notebook, student_notebook
 
 LESSONS = lessons()
 STDERR_NOISE = "import sys, warnings\nwarnings.warn('deprecated!')\nprint('debug output', file=sys.stderr)"
@@ -52,19 +52,16 @@ def test_committed_notebooks_are_generated_and_clean():
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_student_copy_has_no_solutions_no_hidden_tests_no_rubrics(lesson: str):
+def test_student_copy_has_no_solutions_and_no_rubrics(lesson: str):
     source = nbformat.read(source_notebook(lesson), as_version=4)
     text = student_notebook(lesson).read_text()
-    assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text and "Rubric" not in text
+    assert "BEGIN SOLUTION" not in text and "Rubric" not in text
     for cell in source.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution") and cell.cell_type == "code":
             body = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
             lines = [line.strip() for line in body.splitlines() if len(line.strip()) > 25]
             assert not any(line in text for line in lines), f"{meta['grade_id']} leaks its solution"
-        if meta.get("grade") and cell.cell_type == "code":
-            hidden = cell.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
-            assert hidden.strip() and hidden.strip() not in text, f"{meta['grade_id']} leaks its hidden tests"
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -81,13 +78,29 @@ def test_every_written_question_stays_in_the_student_copy(lesson: str):
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_every_test_cell_is_graded_by_a_trusted_probe(lesson: str):
+def test_every_test_cell_comes_from_one_declaration(lesson: str):
+    """The key declares exactly the lesson's test cells; each test cell is the declared visible check, no hidden asserts."""
     source = nbformat.read(source_notebook(lesson), as_version=4)
-    module = importlib.import_module(source.metadata["grader"]["checks"])
-    tests = set(synthetic.tests_of(lesson))
-    assert tests == set(module.EXERCISES), "EXERCISES must cover exactly the lesson's test cells"
-    exercises = set(synthetic.exercises(lesson))
-    assert {f"ex_{t.removeprefix('test_')}" for t in tests} <= exercises, "test_<name> grades ex_<name>"
+    key = answer_key.load(source, REPO)
+    tests = synthetic.tests_of(lesson)
+    assert set(tests) == {e.grade_id for e in key.exercises}, "the key must declare exactly the lesson's test cells"
+    assert {e.cell_id for e in key.exercises} <= set(synthetic.exercises(lesson)), "test_<name> grades ex_<name>"
+    for cell in source.cells:
+        exercise = key.exercise(cell.metadata.get("nbgrader", {}).get("grade_id"))
+        if exercise and cell.cell_type == "code" and cell.metadata["nbgrader"].get("grade"):
+            assert cell.source == answer_key.test_cell_source(exercise) and tests[exercise.grade_id] == exercise.points
+
+
+def aliasing_submission(lesson: str) -> nbformat.NotebookNode:
+    """Every exercise answered by importing the library object that answers it (where one exists)."""
+    key = answer_key.load(nbformat.read(source_notebook(lesson), as_version=4), REPO)
+    nb = synthetic.make_submission(lesson)
+    for exercise in key.exercises:
+        if exercise.answers:
+            module, _, name = exercise.answers[0].rpartition(".")
+            cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == exercise.cell_id)
+            cell.source = f"from {module} import {name} as {exercise.name}"
+    return nb
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +112,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
         synthetic.write_submission(synthetic.make_submission(lesson, "all", prelude=STDERR_NOISE), subs, "reference", lesson)
         synthetic.write_submission(synthetic.make_submission(lesson), subs, "blank", lesson)
         synthetic.write_submission(synthetic.make_submission(lesson, [first]), subs, "partial", lesson)
+        synthetic.write_submission(aliasing_submission(lesson), subs, "aliased", lesson)
         if lesson in WRONG_ANSWERS:
             cell_id, wrong, _ = WRONG_ANSWERS[lesson]
             nb = synthetic.make_submission(lesson, "all")
@@ -135,6 +149,15 @@ def test_partial_submission_gets_exactly_the_points_of_what_it_solved(graded, le
     rows, _ = graded
     first = synthetic.exercises(lesson)[0].removeprefix("ex_")
     assert float(rows[("partial", lesson)]["score"]) == synthetic.tests_of(lesson)[f"test_{first}"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_aliasing_the_library_answers_earns_nothing_and_is_reported(graded, lesson: str):
+    rows, out = graded
+    row = rows[("aliased", lesson)]
+    assert row["status"] == "graded" and float(row["score"]) == 0.0, row
+    assert "library answer" in row["reason"], row
 
 
 @pytest.mark.slow

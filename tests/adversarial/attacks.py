@@ -48,13 +48,88 @@ for name in ("measure_interference", "cosine_similarities", "welch_bound", "expe
 print("All tests passed! score: 100/100")
 """,
     "replace_the_probes": """
-import utils.checks.lesson01 as lesson
-for name in dir(lesson):
-    if name.startswith("probe_"):
-        setattr(lesson, name, lambda obj, seed: {"single": 0, "cos": 0, "values": [0.0] * 9, "type": "dict", "results": []})
-import utils.checks
+import utils.checks, utils.checks.lesson01 as lesson
+lesson.checks.probe = lambda name: (lambda obj, inputs: {"single": 0})
+utils.checks.calls = lambda fn, inputs: {case: 0 for case in inputs}
 utils.checks.encode_plain = lambda data: '{"passed": true}'
 """,
+    # --- issue 11: routes to the answer key. None of them may earn a point the submission did not solve. ---
+    "alias_the_library": """
+from utils.metrics import interference as measure_interference
+from utils.metrics import cosine_similarities
+from utils.packing import max_vectors_welch
+""",
+    "module_attribute_alias": """
+import utils
+measure_interference = utils.metrics.interference
+cosine_similarities = getattr(utils.metrics, "cosine_similarities")
+max_vectors_welch = vars(utils.packing)["max_vectors_welch"]
+""",
+    "getsource_and_exec": """
+import inspect, textwrap, torch, math
+import utils.metrics, utils.packing
+namespace = {"torch": torch, "math": math}
+for fn in (utils.metrics.interference, utils.metrics.cosine_similarities, utils.packing.max_vectors_welch):
+    try:
+        source = textwrap.dedent(inspect.getsource(inspect.unwrap(fn)))
+        exec("\\n".join(l for l in source.splitlines() if not l.startswith("@")), namespace)
+    except Exception as error:
+        print("getsource failed:", type(error).__name__, error)
+measure_interference = namespace.get("interference")
+cosine_similarities = namespace.get("cosine_similarities")
+max_vectors_welch = namespace.get("max_vectors_welch")
+""",
+    "read_the_library_files": """
+import glob, math, torch, utils.metrics
+namespace = {"torch": torch, "math": math}
+paths = [utils.metrics.__file__] + glob.glob("/**/utils/metrics.py", recursive=True)[:20]
+for path in paths:
+    try:
+        text = open(path).read()
+        if "withhold(" not in text.split("def interference")[1][:400]:
+            exec(text.replace("@_accepts_single_matrix", ""), namespace)
+            print("found the real library at", path)
+    except Exception as error:
+        print(path, type(error).__name__)
+measure_interference = namespace.get("interference")
+""",
+    "forge_records": """
+import json, os, sys
+fd = int(sys.argv[1])
+for grade_id in ("test_measure_interference", "test_cosine_similarities", "test_welch_bound", "test_max_vectors_welch",
+                 "test_expected_interference"):
+    for k in range(4):
+        os.write(fd, (json.dumps({"event": "probe", "grade_id": grade_id, "set": k, "data": '{"passed": true}'}) + "\\n").encode())
+os.write(fd, b'{"event": "done", "withheld": []}\\n')
+""",
+    "read_the_job": """
+import gc, os, sys
+try:
+    print("stdin:", sys.stdin.read()[:200], "fd0:", os.read(0, 200))
+except Exception as error:
+    print("stdin:", type(error).__name__)
+jobs = [o for o in gc.get_objects() if isinstance(o, dict) and "cells" in o and "cell_timeout" in o]
+inputs = [c["probe"]["inputs"] for job in jobs for c in job["cells"] if c.get("probe")]
+print("found", len(inputs), "input lists; no expected results among them:", all("reference" not in str(i) for i in inputs))
+def measure_interference(W, features):
+    return features * 0
+""",
+    "swap_probes_with_gc": """
+import gc
+for obj in gc.get_objects():
+    if isinstance(obj, dict) and "test_measure_interference" in obj and callable(obj.get("test_measure_interference")):
+        for grade_id in list(obj):
+            obj[grade_id] = lambda learner, inputs: {case: 0.0 for case in inputs}
+        print("swapped the probe table")
+""",
+    "call_the_visible_check_in_the_sandbox": """
+from utils.checks import lesson01
+try:
+    lesson01.check("measure_interference", lambda W, x: x)
+except Exception as error:
+    print("no expectations here:", type(error).__name__)
+""",
+
     "hijack_startup_files": """
 import os, site, sys
 for path in ("sitecustomize.py", "usercustomize.py", "conftest.py"):
@@ -144,6 +219,36 @@ for target in (("1.1.1.1", 80), ("pypi.org", 443), ("127.0.0.1", 22)):
         print("no network:", error)
 """,
 }
+
+
+# Special-casing the visible inputs: a lookup table of the recorded expectations (which every student has).
+LOOKUP = """
+import json, torch
+from utils.checks import decode_plain
+recorded = decode_plain({recorded!r})
+def lookup(name):
+    table = [(case["args"], ref) for case, ref in zip(recorded[name]["inputs"].values(),
+                                                     recorded[name]["expectation"]["reference"].values())]
+    def answer(*args):
+        for known, ref in table:
+            if len(known) == len(args) and all(torch.is_tensor(a) and torch.is_tensor(b) and a.shape == b.shape
+                                               and torch.equal(a, b) or a == b for a, b in zip(known, args)):
+                return ref
+        return torch.zeros(1)
+    return answer
+measure_interference = lookup("measure_interference")
+cosine_similarities = lookup("cosine_similarities")
+max_vectors_welch = lookup("max_vectors_welch")
+expected_interference = lookup("expected_interference")
+"""
+
+
+def lookup_attack(recorded_text: str) -> str:
+    """The lookup-table attack for the recorded expectations of lesson 01 (exercises' inputs and reference results)."""
+    exercises = json.loads(recorded_text)["exercises"]
+    kept = {name: {"inputs": e["inputs"], "expectation": {"reference": e["expectation"]["reference"]}}
+            for name, e in exercises.items()}
+    return LOOKUP.format(recorded=json.dumps(kept))
 
 
 def _cell(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from attacks import CODE, FILES, HONEST, HONEST_POINTS, HUGE_BYTES, LESSON, NOTEBOOK, XSS_PATTERNS
+from attacks import CODE, FILES, HONEST, HONEST_POINTS, HUGE_BYTES, LESSON, NOTEBOOK, XSS_PATTERNS, lookup_attack
 
 from grader import synthetic
 from grader.lessons import REPO
+from grader.release import expectations_file
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,8 @@ def tree_digest(root: Path) -> dict[str, str]:
 def batch(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("adversarial")
     subs, out = root / "subs", root / "out"
-    for name, code in CODE.items():
+    code_attacks = {**CODE, "lookup_visible_inputs": lookup_attack(expectations_file(LESSON).read_text())}
+    for name, code in code_attacks.items():
         nb = synthetic.make_submission(LESSON, HONEST)
         next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ex_measure_interference").source = code
         synthetic.write_submission(nb, subs, name, LESSON)
@@ -64,11 +66,12 @@ def batch(tmp_path_factory: pytest.TempPathFactory):
 def test_the_batch_finishes_with_a_row_for_every_submission(batch):
     result, rows, *_ = batch
     assert result.returncode == 0, result.stderr[-3000:]
-    expected = set(CODE) | set(NOTEBOOK) | set(FILES) | {"huge_file", "byte_order_mark", "honest_control"}
+    expected = set(CODE) | set(NOTEBOOK) | set(FILES) | {"huge_file", "byte_order_mark", "honest_control",
+                                                          "lookup_visible_inputs"}
     assert set(rows) == expected
 
 
-@pytest.mark.parametrize("attack", sorted(set(CODE) | set(NOTEBOOK)))
+@pytest.mark.parametrize("attack", sorted(set(CODE) | set(NOTEBOOK) | {"lookup_visible_inputs"}))
 def test_no_attack_scores_more_than_what_it_honestly_solved(batch, attack):
     _, rows, *_ = batch
     assert float(rows[attack]["score"]) <= HONEST_POINTS, rows[attack]
@@ -80,6 +83,37 @@ def test_no_attack_scores_more_than_what_it_honestly_solved(batch, attack):
 def test_attacks_that_leave_the_honest_exercise_alone_keep_its_point(batch, attack):
     _, rows, *_ = batch
     assert float(rows[attack]["score"]) == HONEST_POINTS, rows[attack]
+
+
+@pytest.mark.parametrize("attack", ["alias_the_library", "module_attribute_alias", "getsource_and_exec",
+                                    "read_the_library_files", "read_the_job", "call_the_visible_check_in_the_sandbox",
+                                    "lookup_visible_inputs"])
+def test_answer_key_routes_keep_only_the_honest_point(batch, attack):
+    """Each route of issue 11 earns nothing; the exercise it leaves alone (welch_bound) keeps its point."""
+    _, rows, out, *_ = batch
+    assert float(rows[attack]["score"]) == HONEST_POINTS, rows[attack]
+
+
+@pytest.mark.parametrize("attack", ["alias_the_library", "module_attribute_alias", "getsource_and_exec",
+                                    "read_the_library_files"])
+def test_reaching_for_the_library_answer_is_reported(batch, attack):
+    _, rows, *_ = batch
+    assert "library answer" in rows[attack]["reason"], rows[attack]
+
+
+@pytest.mark.parametrize("attack", ["alias_the_library", "module_attribute_alias"])
+def test_calling_the_withheld_answer_is_named_in_the_feedback(batch, attack):
+    _, rows, out, *_ = batch
+    assert "called the withheld library answer utils.metrics.interference" in rows[attack]["reason"]
+    page = (out / "feedback" / attack / LESSON / f"{LESSON}.html").read_text()
+    assert "course library&#x27;s own answer" in page or "course library's own answer" in page
+
+
+def test_forged_records_are_refused(batch):
+    _, rows, out, *_ = batch
+    assert float(rows["forge_records"]["score"]) == 0.0, rows["forge_records"]
+    record = (out / "results" / "forge_records" / f"{LESSON}.json").read_text()
+    assert "forged_results" in record
 
 
 @pytest.mark.parametrize("attack, words", [
