@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--sets", type=int, default=2,
                        help="secret input sets per exercise and student, derived from the instructor's secret "
                             "(default 2; every set must pass)")
+    grade.add_argument("--force", nargs="*", metavar="STUDENT",
+                       help="regrade even what has not changed: everyone, or the students named")
     grade.add_argument("--unsafe-no-sandbox", action="store_true",
                        help="run submissions without bubblewrap (limits still apply); only for code you trust")
     solutions = commands.add_parser("solutions", help="run every solution notebook headless")
@@ -60,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         limits = Limits(wall_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=args.memory_mb * 2**20,
                         threads=max(1, (os.cpu_count() or 1) // max(1, args.workers)))
         autograde(args.submissions, args.out, args.lesson,
-                  Options(limits, not args.unsafe_no_sandbox, max(1, args.sets), max(1, args.workers), args.scheduler))
+                  Options(limits, not args.unsafe_no_sandbox, max(1, args.sets), max(1, args.workers), args.scheduler,
+                          None if args.force is None else tuple(args.force)))
         print(f"grades: {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}")
     elif args.command == "solutions":
         from grader.solutions import run_solutions

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import as_completed as local_completed
 from dataclasses import asdict, dataclass, fields
@@ -33,7 +34,8 @@ from grader.view import withheld_view
 from grader.lessons import resolve, source_notebook, student_notebook
 from grader.submission import InvalidSubmission, inspect
 
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # matched whole (fullmatch): no trailing newline
+GRADING_CODE = [Path(__file__).parent, Path(trusted.__file__).parent / "key"]
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Result:
     manual_max: float
     status: str  # graded | missing | invalid | error
     reason: str = ""
+    flags: str = ""  # evidence for a person to look at (hard links, identical notebooks); never changes a score
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Options:
     sets: int = GRADED_SETS  # secret input sets per exercise and student
     workers: int = max(1, os.cpu_count() or 1)
     scheduler: str | None = None  # None: threads on this machine; "local" or an address: Dask distributed
+    force: tuple[str, ...] | None = None  # regrade even if unchanged: () everyone, or these students
 
 
 @dataclass
@@ -71,6 +75,7 @@ class Pending:
     record: Path
     key: dict
     utils_view: str | None
+    retried: bool = False
 
 
 def autograde(submissions: Path, out: Path, lesson: str | None = None, options: Options | None = None,
@@ -88,35 +93,64 @@ def autograde(submissions: Path, out: Path, lesson: str | None = None, options: 
     if not lessons:
         raise SystemExit(f"no lesson folders found under {submissions}/<student_id>/; expected e.g. "
                          f"{submissions}/alice/01_superposition_basics/01_superposition_basics.ipynb")
-    students = sorted(p.name for p in submissions.iterdir() if p.is_dir())
+    students = sorted(p.name for p in submissions.iterdir() if p.is_dir() or p.is_symlink())
+    kept = [r for r in read_grades(out / "grades.csv") if r.lesson not in lessons]  # --lesson keeps the others
     ws = workspace.prepare(out / "workspace", lessons)
     results: dict[tuple[str, str], Result] = {}
     pending: list[Pending] = []
     reused = 0
+    code = grading_code_digest()
     for name in lessons:
         source = nbformat.read(source_notebook(name), as_version=4)
         student_copy = nbformat.read(student_notebook(name), as_version=4)
-        fingerprint = trusted.fingerprint(source, options.sets)
+        fingerprint = {"lesson": trusted.fingerprint(source, options.sets), "code": code,
+                       "limits": {k: v for k, v in asdict(options.limits).items() if k != "threads"}}
         view = lesson_view(source, out)
         for student in students:
-            prepared = prepare(submissions / student / name, student, name, source, student_copy, fingerprint, out,
-                               options, view)
+            row = Result(student, name, 0.0, *_max_points(source), status="graded")
+            try:
+                prepared = prepare(submissions, row, source, student_copy, fingerprint, out, options, view)
+            except Exception as error:  # noqa: BLE001 - one submission can only cost its own row
+                prepared = _with(row, "error", f"grading failed before the run: {type(error).__name__}: {error}"), False
             if isinstance(prepared, Pending):
                 pending.append(prepared)
             else:
                 results[(student, name)], was_reused = prepared
                 reused += was_reused
-    write_grades(out / "grades.csv", list(results.values()))
+    write_grades(out / "grades.csv", list(results.values()) + kept)
     bar = tqdm(total=len(pending), desc="grading", unit="submission", disable=not progress or not pending)
+    retry = []
     for task, run in run_all(pending, options):
-        results[(task.row.student_id, task.row.lesson)] = finish(task, run, ws, out, options)
-        write_grades(out / "grades.csv", list(results.values()))
+        if _worth_retrying(run):
+            retry.append(task)
+            continue
+        results[(task.row.student_id, task.row.lesson)] = finish_safely(task, run, ws, out, options)
+        write_grades(out / "grades.csv", list(results.values()) + kept)
+        bar.update()
+    for task, run in run_all(retry, options):  # a timeout or a lost worker gets one more try before it is final
+        task.retried = True
+        results[(task.row.student_id, task.row.lesson)] = finish_safely(task, run, ws, out, options)
+        write_grades(out / "grades.csv", list(results.values()) + kept)
         bar.update()
     bar.close()
     ordered = [results[(s, n)] for n in lessons for s in students]
-    write_grades(out / "grades.csv", ordered)
+    flag_shared_notebooks(ordered, submissions)
+    write_grades(out / "grades.csv", ordered + kept)
     print(summary(ordered, reused))
     return ordered
+
+
+def grading_code_digest() -> str:
+    """Everything that judges a submission: the grader package, the answer keys, and the library they run."""
+    digest = hashlib.sha256()
+    for folder in (*GRADING_CODE, sandbox.UTILS):
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _worth_retrying(run: sandbox.Run) -> bool:
+    return run.status == "timeout" or run.detail.startswith("the grading worker failed")
 
 
 def find_lessons(submissions: Path, lesson: str | None) -> list[str]:
@@ -134,23 +168,34 @@ def lesson_view(source: nbformat.NotebookNode, out: Path) -> str | None:
     return str(withheld_view(answers, out / "views")) if answers else None
 
 
-def prepare(folder: Path, student: str, lesson: str, source: nbformat.NotebookNode,
-            student_copy: nbformat.NotebookNode, fingerprint: str, out: Path,
-            options: Options, view: str | None = None) -> Pending | tuple[Result, bool]:
+def prepare(submissions: Path, row: Result, source: nbformat.NotebookNode, student_copy: nbformat.NotebookNode,
+            fingerprint: dict, out: Path, options: Options, view: str | None = None) -> Pending | tuple[Result, bool]:
     """Everything before the sandbox: (row, reused) when no run is needed, else the Pending job."""
-    row = Result(student, lesson, 0.0, *_max_points(source), status="graded")
-    if not STUDENT_ID.match(student):
+    student, lesson = row.student_id, row.lesson
+    if not STUDENT_ID.fullmatch(student):
         return _with(row, "invalid", "student folder name must be letters, digits, '.', '_' or '-'"), False
-    path = folder / f"{lesson}.ipynb"
-    if not path.is_file() or path.is_symlink():
+    path = submissions / student / lesson / f"{lesson}.ipynb"
+    for level in (submissions / student, submissions / student / lesson, path):
+        if level.is_symlink():
+            return _with(row, "invalid", f"{level.relative_to(submissions)} is a symbolic link (to "
+                                         f"{os.readlink(level)!s}): links are not graded; copy the file itself"), False
+    try:
+        info = os.lstat(path)
+    except OSError:
+        folder = path.parent
         others = sorted(p.name for p in folder.glob("*.ipynb")) if folder.is_dir() else []
         return _with(row, "missing", f"expected {lesson}.ipynb, found {', '.join(others)}" if others
                      else "no submission"), False
-    key = {"submission_sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "fingerprint": fingerprint}
+    if not stat.S_ISREG(info.st_mode):
+        return _with(row, "invalid", f"{path.relative_to(submissions)} is not a regular file"), False
+    if info.st_nlink > 1:
+        row.flags = f"hard-linked ({info.st_nlink} names for the same file)"
+    key = {"submission_sha256": notebook_digest(path), **fingerprint}
     record = out / "results" / student / f"{lesson}.json"
     previous = _read_record(record)
-    if previous and previous.get("key") == key:
-        return Result(**previous["result"]), True
+    forced = options.force is not None and (not options.force or student in options.force)
+    if previous and previous.get("key") == key and not forced:
+        return Result(**{**previous["result"], "flags": row.flags}), True
     try:
         inspection = inspect(path, source)
     except InvalidSubmission as error:
@@ -159,6 +204,23 @@ def prepare(folder: Path, student: str, lesson: str, source: nbformat.NotebookNo
                 + trusted.reached_for_answers(inspection.notebook, source))
     job, inputs = trusted.build_job(inspection.notebook, source, student, options.limits.cell_seconds, options.sets)
     return Pending(row, source, inspection.notebook, job, inputs, problems, record, key, view)
+
+
+def notebook_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def flag_shared_notebooks(rows: list[Result], submissions: Path) -> None:
+    """Add a flag to every row whose notebook is byte-for-byte another student's (identical or hard-linked)."""
+    by_digest: dict[tuple[str, str], list[Result]] = {}
+    for row in rows:
+        path = submissions / row.student_id / row.lesson / f"{row.lesson}.ipynb"
+        if row.status == "graded" and path.is_file() and not path.is_symlink():
+            by_digest.setdefault((row.lesson, notebook_digest(path)), []).append(row)
+    for group in by_digest.values():
+        for row in group if len(group) > 1 else ():
+            others = ", ".join(r.student_id for r in group if r is not row)
+            row.flags = "; ".join(f for f in (row.flags, f"identical notebook to {others}") if f)
 
 
 def run_all(pending: list[Pending], options: Options):
@@ -191,6 +253,14 @@ def _outcome(future) -> sandbox.Run:
         return sandbox.Run("", "crashed", f"the grading worker failed: {type(error).__name__}: {error}")
 
 
+def finish_safely(task: Pending, run: sandbox.Run, ws: Path, out: Path, options: Options) -> Result:
+    """finish(), where any failure (judging, feedback, gradebook) becomes this row's reason and the batch goes on."""
+    try:
+        return finish(task, run, ws, out, options)
+    except Exception as error:  # noqa: BLE001 - one submission can only cost its own row
+        return _with(task.row, "error", f"grading failed after the run: {type(error).__name__}: {error}")
+
+
 def finish(task: Pending, run: sandbox.Run, ws: Path, out: Path, options: Options) -> Result:
     """Judge a finished run and record it everywhere: result record, feedback, gradebook."""
     row = task.row
@@ -200,7 +270,8 @@ def finish(task: Pending, run: sandbox.Run, ws: Path, out: Path, options: Option
     withheld = trusted.parse_events(run.events)[2].get("withheld")
     called = [f"called the withheld library answer {name}" for name in withheld if isinstance(name, str)][:5] \
         if isinstance(withheld, list) else []
-    reasons = ([run.detail] if run.status != "finished" else []) + task.problems + called
+    reasons = ([run.detail + (" (also on a second try)" if task.retried else "")] if run.status != "finished" else [])
+    reasons += task.problems + called
     _with(row, "graded", "; ".join(reasons))
     scores = {g.grade_id: (g.points, g.max_points, "code", g.message) for g in judgement.grades}
     scores.update({gid: (None, pts, "markdown", "") for gid, pts in _written_points(task.source).items()})
@@ -274,11 +345,27 @@ def write_grades(path: Path, results: list[Result]) -> None:
     """Write grades.csv atomically: a crash mid-batch never leaves a half-written table."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
+    with tmp.open("w", newline="", encoding="utf-8", errors="replace") as f:
         writer = csv.DictWriter(f, fieldnames=[f.name for f in fields(Result)])
         writer.writeheader()
-        writer.writerows(asdict(r) for r in results)
+        writer.writerows({k: feedback.printable(v) if isinstance(v, str) else v for k, v in asdict(r).items()}
+                         for r in results)
     os.replace(tmp, path)
+
+
+def read_grades(path: Path) -> list[Result]:
+    """The rows of an existing grades.csv (none when there is no readable one)."""
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return []
+    names = {f.name for f in fields(Result)}
+    try:
+        return [Result(**{**{k: v for k, v in r.items() if k in names},
+                          **{k: float(r[k]) for k in ("score", "max_score", "manual_max")}}) for r in rows]
+    except (KeyError, TypeError, ValueError):
+        return []
 
 
 def summary(results: list[Result], reused: int = 0) -> str:

@@ -46,6 +46,11 @@ def safe_outputs(outputs: list) -> list:
     return kept
 
 
+def printable(text: str) -> str:
+    """Text that can be written as UTF-8: a lone surrogate a submission printed becomes U+FFFD."""
+    return str(text).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def score_note(grade_id: str, scores: dict) -> str | None:
     """The line shown above a graded cell: points, and the judge's message (which names the misconception)."""
     if grade_id not in scores:
@@ -55,7 +60,7 @@ def score_note(grade_id: str, scores: dict) -> str | None:
         return f"**Written answer ({max_score:g} points): graded by your instructor.**"
     mark = "✔" if score == max_score else "✘"
     note = f"**{mark} {score:g} / {max_score:g} points** for the cell below"
-    return f"{note}: {html.escape(message)}" if message else f"{note}."
+    return f"{note}: {html.escape(printable(message))}" if message else f"{note}."
 
 
 def feedback_notebook(nb: nbformat.NotebookNode, scores: dict, title: str) -> nbformat.NotebookNode:
@@ -90,11 +95,11 @@ def graded_notebook(submission: nbformat.NotebookNode, source: nbformat.Notebook
         if event:
             for name in ("stdout", "stderr"):
                 if event.get(name):
-                    cell.outputs.append(nbformat.v4.new_output("stream", name=name, text=str(event[name])))
+                    cell.outputs.append(nbformat.v4.new_output("stream", name=name, text=printable(event[name])))
             if event.get("error"):
-                ename, _, evalue = str(event["error"]).partition(": ")
-                cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue,
-                                                           traceback=[str(event["error"])]))
+                error = printable(event["error"])
+                ename, _, evalue = error.partition(": ")
+                cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[error]))
     return nb
 
 
@@ -108,7 +113,7 @@ def write(nb: nbformat.NotebookNode, scores: dict, row, folder: Path) -> Path:
     """Write folder/<lesson>.html for one graded submission; returns its path."""
     title = (f"# Feedback: {row.lesson}, {row.student_id}\n\nAutomatic score: **{row.score:g} / {row.max_score:g}**"
              + (f"; written answers ({row.manual_max:g} points) are graded by your instructor." if row.manual_max else ".")
-             + (f"\n\nNote: {html.escape(row.reason)}" if row.reason else "")
+             + (f"\n\nNote: {html.escape(printable(row.reason))}" if row.reason else "")
              + "\n\nEach check below ran your code on inputs you have not seen, different for every student, and "
                "compared the results with the reference's.")
     page = render(feedback_notebook(nbformat.from_dict(json.loads(json.dumps(nb))), scores, title))

@@ -29,9 +29,28 @@ def graded_cell_ids(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNod
     cells = {}
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if isinstance(meta, dict) and "grade_id" in meta:
+        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
             cells[meta["grade_id"]] = cell
     return cells
+
+
+def sane_metadata(nb: nbformat.NotebookNode) -> list[str]:
+    """Drop nbgrader metadata of the wrong shape (a submission may put anything there); returns what was dropped."""
+    dropped = []
+    for index, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if meta is None:
+            continue
+        if not isinstance(meta, dict) or not isinstance(meta.get("grade_id", ""), str):
+            del cell.metadata["nbgrader"]
+            dropped.append(f"cell {index + 1} had nbgrader metadata of the wrong type (ignored)")
+        elif not all(isinstance(meta.get(k, False), bool) for k in ("grade", "solution", "locked", "task")) \
+                or not isinstance(meta.get("points", 0), (int, float)) or isinstance(meta.get("points"), bool):
+            dropped.append(f"cell {meta.get('grade_id', index + 1)} had nbgrader flags or points of the wrong type "
+                           "(ignored)")
+            for key in ("grade", "solution", "locked", "task", "points"):
+                meta.pop(key, None)
+    return dropped
 
 
 def inspect(path: Path, source: nbformat.NotebookNode) -> Inspection:
@@ -60,13 +79,14 @@ def inspect(path: Path, source: nbformat.NotebookNode) -> Inspection:
     except (nbformat.ValidationError, RecursionError, TypeError, AttributeError) as error:
         raise InvalidSubmission(f"not a valid notebook: {str(error).splitlines()[0][:200]}") from None
 
-    problems = []
+    problems = sane_metadata(nb)
     submitted = graded_cell_ids(nb)
     expected = graded_cell_ids(source)
     missing = [grade_id for grade_id in expected if grade_id not in submitted]
     if missing:
         problems.append(f"missing cells: {', '.join(missing)} (restore them from notebooks/; their points are lost)")
     ids = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    ids = [i for i in ids if isinstance(i, str)]
     duplicated = sorted({i for i in ids if i is not None and ids.count(i) > 1})
     if duplicated:
         problems.append(f"duplicated cells: {', '.join(duplicated)}")

@@ -80,6 +80,9 @@ def tampering(submission: nbformat.NotebookNode, student_copy: nbformat.Notebook
         meta, grade_id = nbgrader_meta(cell), grade_id_of(cell)
         original = originals.get(grade_id)
         if original is None:
+            if meta.get("grade"):
+                found.append(f"an added cell ({grade_id or 'no grade_id'}) claims to be graded"
+                             + (f" for {meta.get('points')} points" if meta.get("points") else "") + " (ignored)")
             continue
         kept = nbgrader_meta(original)
         changed = [key for key in ("points", "grade", "solution", "locked") if meta.get(key) != kept.get(key)]

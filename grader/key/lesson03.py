@@ -241,9 +241,7 @@ CANDIDATE_LOSSES = Exercise(
         Wrong("values_list", "return a dict keyed by candidate, {'dedicated_1': ..., 'dedicated_2': ..., 'superposed': "
               "...}, not a list of the values.", lambda r, p: list(phase.candidate_losses(r, p).values())),
     ),
-    hints={"r < 1": "dedicated_1 drops feature 2, whose importance is r; the loss averages importance x squared "
-                    "error over the 2 features.",
-           "r > 1": "dedicated_1 drops feature 2, whose importance is r; dedicated_2 drops feature 1 (importance 1).",
+    hints={"r > 1": "dedicated_1 drops feature 2, whose importance is r; dedicated_2 drops feature 1 (importance 1).",
            "sparse": "superposed errs only when both features are active (probability p^2).",
            "dense (p = 1)": "With p = 1 every feature is always active: a dropped feature still costs its variance "
                             "1/3 - 1/4."},

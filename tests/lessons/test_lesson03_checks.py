@@ -1,120 +1,121 @@
-"""Lesson 03's visible checks: the reference passes, each known wrong answer fails naming its misconception."""
+"""Lesson 03's checks beyond the declarations' generic tests: the simulation behind the closed form, the cases
+that tell mistakes apart, and the messages of answers no declaration names."""
 
-import json
+import math
 
 import pytest
 import torch
 
+from grader import key as answer_key
+from grader.key import lesson03 as key
 from utils import phase
-from utils.checks import CheckFailed, decode_plain, encode_plain
+from utils.checks import CheckFailed, judge
 from utils.checks import lesson03 as checks
 
-LABELS = phase.REGIMES
+LESSON = answer_key._load(str(key.__file__))
+
+#: The simulation behind candidate_losses: 2^17 samples per candidate, a closed form passes within 5 standard errors.
+MC_BATCH, MC_SIGMAS = 2**17, 5.0
 
 
-def from_counts(W, represented, superposed_if=lambda w: w[0] * w[1] < 0):
-    """Labels from a per-instance count of represented features (a learner's building block)."""
-    out = []
-    for k in range(W.shape[0]):
-        n = int(represented[k])
-        out.append("dedicated" if n == 1 else "superposed" if n == 2 and superposed_if(W[k, 0]) else "not represented")
-    return out
+@pytest.fixture(autouse=True)
+def secret(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_SECRET_FILE", str(tmp_path / "secret"))
 
 
-def sum_based(W, threshold=0.5):  # judges the pair by |W_1| + |W_2|, then by the smaller one
-    w = W[:, 0].abs()
-    return from_counts(W, (w.sum(dim=1) > threshold).int() + (w.min(dim=1).values > threshold).int())
+def test_closed_form_agrees_with_a_toy_model_simulation():
+    """The reference's candidate losses against the candidates loaded into utils.ToyModel (the old judge's Monte Carlo
+    comparison, now a property of the reference), on the visible cases and on fixed ones."""
+    cases = [tuple(case["args"]) for case in answer_key.visible_inputs(LESSON, key.CANDIDATE_LOSSES).values()]
+    cases += [(0.5, 0.2), (2.0, 0.4), (1.0, 1.0), (0.3, 0.05)]
+    for (r, p), simulated in zip(cases, phase.simulate_candidates(cases, batch_size=MC_BATCH, seed=5000)):
+        exact = key.CANDIDATE_LOSSES.reference(r, p)
+        for name in phase.CANDIDATES:
+            mean, stderr = simulated[name]
+            assert abs(exact[name] - mean) <= MC_SIGMAS * stderr + 1e-7, (r, p, name, exact[name], mean, stderr)
 
 
-def sign_ignored(W, threshold=0.5):  # two represented features are "superposed" whatever their signs
-    return from_counts(W, (W[:, 0].abs() > threshold).sum(dim=1), lambda w: True)
+def test_a_simulated_answer_is_not_precise_enough():
+    """Reading the losses off a simulation (the course's simulate_candidates is withheld, but a student could write
+    one) does not pass: the check wants the closed form, to a relative 1e-6."""
+    assert "utils.phase.simulate_candidates" in key.CANDIDATE_LOSSES.answers
+
+    def simulated(r, p):
+        return {name: mean for name, (mean, _) in phase.simulate_candidates([(r, p)], batch_size=2**16)[0].items()}
+
+    with pytest.raises(CheckFailed):
+        checks.check("candidate_losses", simulated)
 
 
-def transposed(W, threshold=0.5):  # reads W as (n_instances, n_features, n_hidden): only feature 1 is seen
-    return from_counts(W, (W[:, :, 0].abs() > threshold).sum(dim=1))
+@pytest.mark.parametrize("number", [0.0, 0.5, lambda r, p: phase.candidate_losses(r, p)["superposed"]])
+def test_one_number_is_told_to_return_a_dict_with_the_three_keys(number):
+    """Issue 13: whatever single number comes back, the message names the dict and its three keys."""
+    answer = number if callable(number) else (lambda r, p: number)
+    with pytest.raises(CheckFailed) as failure:
+        checks.check("candidate_losses", answer)
+    assert "dict" in str(failure.value)
+    assert all(name in str(failure.value) for name in phase.CANDIDATES), failure.value
 
 
-def no_abs(W, threshold=0.5):  # a negative weight is not counted as represented
-    return from_counts(W, (W[:, 0] > threshold).sum(dim=1) + ((W[:, 0] < -threshold).sum(dim=1) == 2).int() * 2)
+def test_missing_key_is_named():
+    with pytest.raises(CheckFailed, match="no 'dedicated_2'"):
+        checks.check("candidate_losses", lambda r, p: {"dedicated_1": 0.0, "superposed": 0.0})
 
 
-def fixed_threshold(W, threshold=0.5):
-    return phase.classify_regime(W, 0.5)
+def test_tensor_losses_are_told_to_return_floats():
+    """The old judge took 0-d tensors; the lesson asks for floats, and the message says how to get one."""
+    with pytest.raises(CheckFailed, match=r"float\(\.\.\.\)"):
+        checks.check("candidate_losses",
+                     lambda r, p: {k: torch.tensor(v) for k, v in phase.candidate_losses(r, p).items()})
+    with pytest.raises(CheckFailed, match=r"float\(\.\.\.\)"):
+        checks.check("superposition_boundary", lambda r: torch.tensor(phase.superposition_boundary(r)))
 
 
-@pytest.mark.parametrize("wrong, words", [
-    (sum_based, "not by the sum"),
-    (sign_ignored, "SAME sign"),
-    (transposed, "wrong axis"),
-    (no_abs, "NEGATIVE"),
-    (fixed_threshold, "threshold` argument"),
-    (lambda W, threshold=0.5: phase.classify_regime(W, threshold)[:1], "one per instance"),
-    (lambda W, threshold=0.5: [LABELS.index(x) for x in phase.classify_regime(W, threshold)], "unknown labels"),
-    (lambda W, threshold=0.5: "superposed", "list of strings"),
-])
-def test_classify_regime_names_misconceptions(wrong, words):
-    with pytest.raises(CheckFailed, match=words):
-        checks.check_classify_regime(wrong)
+@pytest.mark.parametrize("seed", range(20))
+def test_regime_cases_tell_the_mistakes_apart(seed):
+    """Whatever the generator: small weights hold pairs that only their sum lifts over 0.5 and pairs that their norm
+    lifts too; the threshold cases hold weights between the threshold and 0.5; every regime shows with both signs."""
+    inputs = key.regime_inputs(torch.Generator().manual_seed(seed))
+    a = inputs["small weights"]["args"][0][:, 0].abs()
+    assert (a <= 0.5).all()
+    sums, norms = a.sum(dim=1), a.norm(dim=1)
+    assert ((sums > 0.5) & (norms <= 0.5)).any() and (norms > 0.5).any()
+    for case, inside in (("threshold below 0.5", lambda w, t: (w > t) & (w < 0.5)),
+                         ("threshold above 0.5", lambda w, t: (w > 0.5) & (w < t))):
+        W, t = inputs[case]["args"][0], inputs[case]["kwargs"]["threshold"]
+        assert t != 0.5 and inside(W.abs(), t).any()
+        assert phase.classify_regime(W, t) != phase.classify_regime(W, 0.5)
+    W = inputs["every regime"]["args"][0]
+    labels = phase.classify_regime(W)
+    assert set(labels) == set(phase.REGIMES)
+    w = W[:, 0]
+    assert ((w < -0.5).any(dim=1) & torch.tensor([x == "dedicated" for x in labels])).any()
+    assert ((w[:, 0] * w[:, 1] > 0) & (w.abs() > 0.5).all(dim=1)).any()  # a same-sign represented pair
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_references_pass_on_every_seed(seed):
-    checks.check_classify_regime(phase.classify_regime, seed=seed)
-    checks.check_candidate_losses(phase.candidate_losses, seed=seed)
-    checks.check_superposition_boundary(phase.superposition_boundary, seed=seed)
+def test_loss_cases_keep_away_from_where_two_formulas_agree():
+    for seed in range(50):
+        inputs = key.loss_inputs(torch.Generator().manual_seed(seed))
+        rs = [case["args"][0] for case in inputs.values()]
+        ps = [case["args"][1] for case in inputs.values()]
+        assert any(abs(r - 1) > 0.2 for r in rs)  # dedicated_1 != dedicated_2: a swap shows
+        assert all(abs(p - 0.5) > 0.05 for p in ps)  # 1 - p != p: S for 1 - S shows
+        assert 1.0 in ps  # the dense case
 
 
-def test_probes_return_json_plain_data():
-    for name, probe, judge in checks.EXERCISES.values():
-        data = probe(getattr(phase, name), 1)
-        assert judge(decode_plain(encode_plain(data)), 1)
-        json.dumps(encode_plain(data))
+def test_a_lookup_table_of_the_visible_inputs_fails_graded_inputs():
+    seen = {}
+    for case in answer_key.visible_inputs(LESSON, key.SUPERPOSITION_BOUNDARY).values():
+        seen[case["args"][0]] = phase.superposition_boundary(case["args"][0])
 
+    def memorised(r):
+        return seen.get(r, 0.5)
 
-def with_key(key, value_fn):
-    return lambda r, p: {**phase.candidate_losses(r, p), key: value_fn(r, p)}
-
-
-def all_keys(fn):
-    return lambda r, p: {key: fn(r, p, key) for key in phase.CANDIDATES}
-
-
-@pytest.mark.parametrize("wrong, words", [
-    (lambda r, p: phase.candidate_losses(r, 1 - p), "S where 1 - S"),
-    (all_keys(lambda r, p, key: 2 * phase.candidate_losses(r, p)[key]), "AVERAGES"),
-    (lambda r, p: {**phase.candidate_losses(r, p), "dedicated_1": phase.candidate_losses(r, p)["dedicated_2"],
-                   "dedicated_2": phase.candidate_losses(r, p)["dedicated_1"]}, "swapped"),
-    (lambda r, p: {**phase.candidate_losses(1.0, p)}, "importance weight"),
-    (with_key("superposed", lambda r, p: (1 + r) * p / 12), "BOTH"),
-    (with_key("dedicated_1", lambda r, p: r * p / 6), "optimal bias"),
-    (with_key("dedicated_2", lambda r, p: (p - p * p) / 2), "second moment is 1/3"),
-    (with_key("superposed", lambda r, p: (1 + r) * p * p / 2), "1/6"),
-    (with_key("superposed", lambda r, p: (1 + r) * p * p / 6), "min\\(x1, x2\\)"),
-    (with_key("superposed", lambda r, p: (1 + r) * p * p / 11), "ToyModel with W"),  # unnamed: the simulation
-    (with_key("superposed", lambda r, p: -1.0), "cannot be negative"),
-    (lambda r, p: {"dedicated_1": 0.0, "superposed": 0.0}, "missing keys"),
-    (lambda r, p: list(phase.candidate_losses(r, p).values()), "dict"),
-])
-def test_candidate_losses_names_misconceptions(wrong, words):
-    with pytest.raises(CheckFailed, match=words):
-        checks.check_candidate_losses(wrong)
-
-
-def test_candidate_losses_accepts_tensors():
-    checks.check_candidate_losses(lambda r, p: {k: torch.tensor(v) for k, v in phase.candidate_losses(r, p).items()})
-
-
-@pytest.mark.parametrize("wrong, words", [
-    (lambda r: 1 - phase.superposition_boundary(r), "in S"),
-    (lambda r: 4 * r / (2 + 5 * r), "BEST dedicated"),
-    (lambda r: 4 / (2 * r + 5), "compared superposition with dedicated_2"),
-    (lambda r: 2 * min(r, 1) / (1 + r), "b = 0"),
-    (lambda r: 2 * r / (1 + r), "solve for p"),
-    (lambda r: float("nan"), "finite"),
-])
-def test_superposition_boundary_names_misconceptions(wrong, words):
-    with pytest.raises(CheckFailed, match=words):
-        checks.check_superposition_boundary(wrong)
+    checks.check("superposition_boundary", memorised)
+    inputs = answer_key.graded_inputs(LESSON, key.SUPERPOSITION_BOUNDARY, "mallory")[0]
+    verdict = judge(checks.checks.observe("superposition_boundary", memorised, inputs),
+                    answer_key.expectation(LESSON, key.SUPERPOSITION_BOUNDARY, inputs))
+    assert not verdict.ok
 
 
 def test_regime_labels_follow_the_definition():
@@ -131,3 +132,4 @@ def test_boundary_is_where_the_candidate_losses_cross():
         p = phase.superposition_boundary(r)
         losses = phase.candidate_losses(r, p)
         assert abs(min(losses["dedicated_1"], losses["dedicated_2"]) - losses["superposed"]) < 1e-12
+    assert math.isclose(phase.superposition_boundary(1.0), 4 / 7)

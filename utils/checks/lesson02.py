@@ -1,218 +1,279 @@
-"""Visible checks for lesson 02 (the toy model). Each exercise: probe_*, judge_*, check_*."""
+"""Visible checks of lesson 02 (the toy model): probes for the random batch and the model class, and their features.
+
+forward and weighted_loss use the default probe (one call per case). generate_batch is random, so its probe
+returns the raw batches (one large one, then the same generator seed twice and another seed, with the global
+RNG moved in between) and `features_generate_batch` turns them into what is judged: shape, range, the zero
+fraction per instance and feature against S, uniform active values, independent features, the generator
+used. MyToyModel is a class: its probe constructs it, exercises it and trains it briefly with utils.train,
+and `features_my_toy_model` judges the raw results (the trained weights are evaluated with utils.ToyModel,
+outside the sandbox). No probe constructs utils.ToyModel: it is withheld while lesson 02 is graded.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
+from torch import nn
 
-from utils import ToyModel, train
-from utils.checks import Plain, as_tensor, call_learner, close, expect_shape, fail, make_check
-from utils.device import make_generator
+from utils.checks import LessonChecks, Plain, call, fresh, raised, to_plain
+from utils.training import train
 
-
-def _generator(seed: int) -> torch.Generator:
-    return make_generator(2000 + seed, torch.device("cpu"))
+SIGMAS = 6  # statistical features allow this many standard errors (a false alarm is rarer than 1e-8 per test)
 
 
-def _reference_model(seed: int, n_features: int = 5, n_hidden: int = 2, n_instances: int = 3) -> ToyModel:
-    model = ToyModel(n_features, n_hidden, n_instances, sparsity=0.7, importance=0.8 ** torch.arange(n_features),
-                     device="cpu", seed=seed)
-    with torch.no_grad():  # a bias with both signs, so that a missing ReLU or bias shows
-        model.b_final.copy_(torch.randn(n_instances, n_features, generator=_generator(seed)) * 0.3)
-    return model
+def _raised(value: Any) -> bool:
+    return isinstance(value, dict) and "raised" in value
 
 
-def _batch(model: ToyModel, seed: int) -> torch.Tensor:
-    return model.generate_batch(16, _generator(seed + 100))
+def _grid(sparsity: Any, n_instances: int, n_features: int) -> torch.Tensor:
+    """S as given to generate_batch (a float, (n_instances,) or (n_instances, n_features)) -> (n_instances, n_features)."""
+    S = torch.as_tensor(sparsity, dtype=torch.float64)
+    return (S[:, None] if S.ndim == 1 else S).expand(n_instances, n_features)
+
+
+def _zero_with_probability(x: torch.Tensor, S: torch.Tensor) -> bool:
+    """Is every (instance, feature) of x (batch, n_instances, n_features) zero with probability S, within SIGMAS?"""
+    batch = x.shape[0]
+    zeros = (x == 0).double().mean(dim=0)
+    return bool(((zeros - S).abs() <= SIGMAS * (S * (1 - S) / batch).sqrt() + 2 / batch).all())
+
+
+def _uniform(values: torch.Tensor) -> bool | None:
+    """Kolmogorov-Smirnov: are `values` uniform in [0, 1)? (D sqrt(n) > 3 happens with probability < 1e-7.)"""
+    v = values.double().flatten().sort().values
+    n = v.numel()
+    if n < 50:
+        return None
+    i = torch.arange(1, n + 1, dtype=torch.float64)
+    return bool(torch.maximum(i / n - v, v - (i - 1) / n).max() <= 3 / math.sqrt(n))
+
+
+def _independent(active: torch.Tensor, S: torch.Tensor) -> bool:
+    """Are the features of each instance drawn independently? Compares how often all of an instance's features
+    are on or off together with prod S + prod (1 - S)."""
+    batch, n_features = active.shape[0], active.shape[-1]
+    if n_features < 2:
+        return True
+    together = (active == active[..., :1]).all(dim=-1).double().mean(dim=0)
+    q = S.prod(dim=-1) + (1 - S).prod(dim=-1)
+    return bool(((together - q).abs() <= SIGMAS * (q * (1 - q) / batch).sqrt() + 2 / batch).all())
+
+
+def _same(a: Any, b: Any) -> bool:
+    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
 
 
 # --- generate_batch ------------------------------------------------------------------------------
 
-SPARSITY_CASES = (torch.tensor([0.0, 0.5, 0.9]), torch.tensor([[0.2, 0.8, 0.95, 0.5]] * 2))
-BATCH = 3000
+TENSOR, SHAPE, FLOAT = "a tensor", "shape", "float dtype"
+NONNEGATIVE, AT_MOST_ONE = "values >= 0", "values <= 1"
+ZERO_S = f"zero with probability S, per instance and feature (within {SIGMAS} standard errors)"
+ZERO_1_MINUS_S = f"zero with probability 1 - S (within {SIGMAS} standard errors)"
+UNIFORM = "active values uniform in [0, 1) (Kolmogorov-Smirnov test)"
+INDEPENDENT = f"features on or off independently of each other (within {SIGMAS} standard errors)"
+SAME_SEED = "the same generator seed gives the same batch"
+OTHER_SEED = "another generator seed gives another batch"
+BATCH_FEATURES = (TENSOR, SHAPE, FLOAT, NONNEGATIVE, AT_MOST_ONE, ZERO_S, ZERO_1_MINUS_S, UNIFORM, INDEPENDENT,
+                  SAME_SEED, OTHER_SEED)
 
 
-def probe_generate_batch(generate_batch, seed: int) -> Plain:
-    data: Plain = {}
-    for k, sparsity in enumerate(SPARSITY_CASES):
-        n_instances, n_features = (3, 6) if sparsity.ndim == 1 else tuple(sparsity.shape)
-        x = call_learner(generate_batch, BATCH, n_instances, n_features, sparsity.clone(), _generator(seed))
-        data[f"case{k}"] = as_tensor(x, "generate_batch(...)")
-    return data
+def _draw(generate_batch: Any, args: list, kwargs: dict, size: int, seed: int) -> Any:
+    """One call with a fresh generator seeded `seed`; the global RNG moves first, so a draw that skips it changes."""
+    torch.rand(())
+    return call(generate_batch, [size, *args], {**kwargs, "generator": {"generator": seed}})
 
 
-def judge_generate_batch(data: Plain, seed: int) -> str:
-    for k, sparsity in enumerate(SPARSITY_CASES):
-        n_instances, n_features = (3, 6) if sparsity.ndim == 1 else tuple(sparsity.shape)
-        x = data[f"case{k}"]
-        expect_shape(x, (BATCH, n_instances, n_features), "generate_batch(batch_size, n_instances, n_features, ...)",
-                     "The layout is (batch, n_instances, n_features).")
-        if (x < 0).any():
-            fail("some features are negative: active features are uniform in [0, 1) (torch.rand), not Gaussian.")
-        if (x >= 1).any():
-            fail("some features are >= 1: active values are uniform in [0, 1).")
-        S = sparsity[:, None].expand(n_instances, n_features) if sparsity.ndim == 1 else sparsity
-        zeros = (x == 0).float().mean(dim=0)
-        tolerance = 4 * torch.sqrt(S * (1 - S) / BATCH) + 1e-3
-        if ((zeros - (1 - S)).abs() <= tolerance).all() and ((S - 0.5).abs() > 0.1).any():
-            fail("features are zero with probability 1 - S: you used S as the probability of being ACTIVE. "
-                 "S (sparsity) is the probability a feature is zero.")
-        if not ((zeros - S).abs() <= tolerance).all():
-            fail(f"the fraction of zeros per feature should be S; got {zeros.mean(dim=1).tolist()} per instance "
-                 f"for S = {S.mean(dim=1).tolist()}. Does each instance use its own sparsity?")
-        active = x[x > 0]
-        if active.numel() and (active == 1).float().mean() > 0.5:
-            fail("active features all equal 1: an active feature's value is uniform in [0, 1).")
-        if active.numel() > 100 and abs(active.mean().item() - 0.5) > 0.03:
-            fail(f"active values average {active.mean().item():.3f}; uniform [0, 1) values average 0.5.")
-        mask = (x > 0).float()
-        if n_features > 1 and S.max() > 0 and (mask == mask[:, :, :1]).all():
-            fail("within a sample, every feature is on or off together: draw an independent mask per feature.")
-    return "generate_batch: shape, sparsity per instance and per feature, values uniform in [0, 1)"
+def probe_generate_batch(generate_batch: Any, inputs: Plain) -> Plain:
+    """{case: [the large batch, a small one, the same seed again, another seed]}: the learner's raw batches."""
+    raw = {}
+    with torch.random.fork_rng(devices=[]):
+        for case, spec in inputs.items():
+            torch.manual_seed(int(spec["global_seed"]))
+            batch_size, *args = spec["args"]
+            stats_seed, seed, other = spec["seeds"]
+            small = spec["small_batch"]
+            raw[case] = [_draw(generate_batch, args, {}, size, s)
+                         for size, s in ((batch_size, stats_seed), (small, seed), (small, seed), (small, other))]
+    return raw
 
 
-check_generate_batch = make_check(probe_generate_batch, judge_generate_batch)
+def _batch_features(draws: Any, spec: Plain) -> Any:
+    if not isinstance(draws, list) or len(draws) != 4:
+        return draws
+    for draw in draws:
+        if _raised(draw):
+            return draw
+    batch_size, n_instances, n_features, sparsity = spec["args"]
+    found: dict[str, Any] = dict.fromkeys(BATCH_FEATURES)
+    found[TENSOR] = all(isinstance(d, torch.Tensor) for d in draws)
+    if not found[TENSOR]:
+        return found
+    big, small, again, other = draws
+    found[SHAPE], found[FLOAT] = list(big.shape), big.is_floating_point()
+    if found[SHAPE] != [batch_size, n_instances, n_features] or not found[FLOAT]:
+        return found
+    x, S = big.double(), _grid(sparsity, n_instances, n_features)
+    found[NONNEGATIVE], found[AT_MOST_ONE] = bool((x >= 0).all()), bool((x <= 1).all())
+    found[ZERO_S], found[ZERO_1_MINUS_S] = _zero_with_probability(x, S), _zero_with_probability(x, 1 - S)
+    found[UNIFORM] = _uniform(x[x != 0])
+    found[INDEPENDENT] = _independent(x != 0, S)
+    found[SAME_SEED], found[OTHER_SEED] = _same(small, again), not _same(small, other)
+    return found
 
 
-# --- forward -------------------------------------------------------------------------------------
-
-def probe_forward(forward, seed: int) -> Plain:
-    model = _reference_model(seed)
-    x = _batch(model, seed)
-    out = call_learner(forward, model.W.detach().clone(), model.b_final.detach().clone(), x.clone())
-    return {"out": as_tensor(out, "forward(W, b, x)")}
-
-
-def judge_forward(data: Plain, seed: int) -> str:
-    model = _reference_model(seed)
-    x = _batch(model, seed)
-    W, b = model.W.detach(), model.b_final.detach()
-    got = data["out"]
-    expect_shape(got, tuple(x.shape), "forward(W, b, x)", "It maps (batch, n_instances, n_features) to the same "
-                 "shape; W is (n_instances, n_hidden, n_features): h = W x is (batch, n_instances, n_hidden).")
-    z = torch.einsum("ihf,bih->bif", W, torch.einsum("ihf,bif->bih", W, x))
-    with torch.no_grad():
-        want = model(x)
-    if close(got, z + b):
-        fail("no ReLU: the output is ReLU(W^T W x + b); without it the model is linear (lesson 02 explains why "
-             "that matters).")
-    if close(got, torch.relu(z)):
-        fail("you forgot the bias b: the output is ReLU(W^T W x + b).")
-    if close(got, torch.relu(z) + b):
-        fail("the ReLU is applied before adding the bias: add b first, then ReLU(W^T W x + b).")
-    mixed = torch.relu(torch.einsum("hf,bih->bif", W[0], torch.einsum("hf,bif->bih", W[0], x)) + b)
-    if close(got, mixed):
-        fail("every instance used the first instance's W: each instance i has its own W[i] and b[i].")
-    if (got < 0).any():
-        fail("negative outputs: the ReLU is missing or applied too early.")
-    if not close(got, want, atol=1e-4):
-        fail("values differ from ReLU(W^T W x + b). Check the orientation: h = W x uses W (n_hidden, n_features) "
-             "per instance, the read-out is W^T h (not W W^T).")
-    return "forward: shape, ReLU after the bias, per-instance weights, values match utils.ToyModel"
-
-
-check_forward = make_check(probe_forward, judge_forward)
-
-
-# --- weighted_loss -------------------------------------------------------------------------------
-
-def _loss_inputs(seed: int) -> tuple[ToyModel, torch.Tensor, torch.Tensor]:
-    model = _reference_model(seed)
-    x = _batch(model, seed)
-    with torch.no_grad():
-        x_hat = model(x)
-    return model, x, x_hat
-
-
-def probe_weighted_loss(weighted_loss, seed: int) -> Plain:
-    model, x, x_hat = _loss_inputs(seed)
-    loss = call_learner(weighted_loss, x.clone(), x_hat.clone(), model.importance.clone())
-    return {"loss": as_tensor(loss, "weighted_loss(x, x_hat, importance)")}
-
-
-def judge_weighted_loss(data: Plain, seed: int) -> str:
-    model, x, x_hat = _loss_inputs(seed)
-    got, I = data["loss"], model.importance
-    want = model.loss(x, x_hat)
-    if got.numel() == 1 and want.numel() > 1:
-        fail("you returned one number: the loss is per instance, shape (n_instances,), so that each instance "
-             "trains independently. Average over batch and features only (dim=(0, 2)).")
-    expect_shape(got, tuple(want.shape), "weighted_loss(x, x_hat, importance)", "One loss per instance.")
-    err = x - x_hat
-    for wrong, message in (
-        ((err ** 2).mean(dim=(0, 2)), "you forgot the importance: each feature's squared error is weighted by it."),
-        ((I ** 2 * err ** 2).mean(dim=(0, 2)), "the importance is squared: weight the squared error by I_i, not I_i^2."),
-        ((I * err.abs()).mean(dim=(0, 2)), "that is an absolute error: the paper's loss uses the squared error."),
-        ((I * err ** 2).sum(dim=(0, 2)), "you summed over batch and features: average them (the paper's loss is a mean)."),
-        ((I * err ** 2).sum(dim=2).mean(dim=0), "you summed over features: average over batch AND features, as utils does."),
-    ):
-        if close(got, wrong) and not close(wrong, want):
-            fail(message)
-    if not close(got, want, atol=1e-6):
-        fail("values differ from mean over batch and features of importance * (x - x_hat)^2.")
-    return "weighted_loss: per instance, importance-weighted squared error, averaged like utils.ToyModel.loss"
-
-
-check_weighted_loss = make_check(probe_weighted_loss, judge_weighted_loss)
+def features_generate_batch(raw: Plain, inputs: Plain) -> Plain:
+    return {case: _batch_features(raw.get(case) if isinstance(raw, dict) else raw, spec)
+            for case, spec in inputs.items()}
 
 
 # --- MyToyModel ----------------------------------------------------------------------------------
 
-def probe_my_toy_model(MyToyModel, seed: int) -> Plain:
-    reference = _reference_model(seed)
-    torch.manual_seed(seed)
-    model = call_learner(MyToyModel, 5, 2, 3, sparsity=0.7, importance=0.8 ** torch.arange(5))
-    data: Plain = {"W_shape": list(getattr(getattr(model, "W", None), "shape", [])),
-                   "b_shape": list(getattr(getattr(model, "b_final", None), "shape", []))}
-    if data["W_shape"] != [3, 2, 5] or data["b_shape"] != [3, 5]:
-        return data
-    data["init_std"] = float(model.W.detach().std())
+MODEL_FEATURES = ("W", "b_final", "W init std", "b_final starts at zero", "forward", "loss", "batches", "generator",
+                  "training")
+TRAINED_W, TRAINED_B = "training changes W", "training changes b_final"
+LOWER_LOSS = "training lowers the loss of every instance (by at least 30%)"
+NEGATIVE_BIAS = "the trained bias is negative on average (sparse features: the ReLU filters interference)"
+
+
+def _attribute(model: Any, name: str) -> Plain | None:
+    """What the learner's model holds as `name`: None when it has no such attribute."""
+    try:
+        value = getattr(model, name)
+    except Exception:  # noqa: BLE001 - a missing attribute, or a property that raises
+        return None
+    if not isinstance(value, torch.Tensor):
+        return {"type": type(value).__name__}
+    return {"shape": list(value.shape), "nn.Parameter": isinstance(value, nn.Parameter)}
+
+
+def _load(model: Any, W: torch.Tensor, b_final: torch.Tensor) -> Any:
     with torch.no_grad():
-        model.W.copy_(reference.W)
-        model.b_final.copy_(reference.b_final)
-        x = _batch(reference, seed)
-        out = model(x.clone())
-        data["out"] = as_tensor(out, "model(x)")
-        data["loss"] = as_tensor(model.loss(x, out), "model.loss(x, x_hat)")
-    fresh = call_learner(MyToyModel, 5, 2, 3, sparsity=0.7, importance=0.8 ** torch.arange(5))
-    history = train(fresh, steps=300, batch_size=256, lr=1e-2, seed=seed, progress=False)
-    data["loss_start"], data["loss_end"] = history[:20].mean().item(), history[-20:].mean().item()
-    return data
+        model.W.copy_(W)
+        model.b_final.copy_(b_final)
+    return model
 
 
-def judge_my_toy_model(data: Plain, seed: int) -> str:
-    if data["W_shape"] != [3, 2, 5]:
-        fail(f"MyToyModel(5, 2, 3).W has shape {tuple(data['W_shape'])}; expected (n_instances, n_hidden, "
-             "n_features) = (3, 2, 5), an nn.Parameter named W.")
-    if data["b_shape"] != [3, 5]:
-        fail(f"b_final has shape {tuple(data['b_shape'])}; expected (n_instances, n_features) = (3, 5).")
-    if not 0.2 < data["init_std"] < 1.5:
-        fail(f"W starts with standard deviation {data['init_std']:.3f}: initialise it with "
-             "nn.init.xavier_normal_ (about sqrt(2 / (n_hidden + n_features)) = 0.53 here).")
-    reference = _reference_model(seed)
-    x = _batch(reference, seed)
+def _forward(model: Any, W: torch.Tensor, b_final: torch.Tensor, x: torch.Tensor) -> Any:
     with torch.no_grad():
-        out = reference(x)
-    expect_shape(data["out"], tuple(out.shape), "model(x)")
-    if not close(data["out"], out, atol=1e-4):
-        fail("with utils.ToyModel's W and b_final loaded, your forward differs: reuse your forward(W, b, x).")
-    if not close(data["loss"], reference.loss(x, out), atol=1e-6):
-        fail("model.loss(x, x_hat) differs from the importance-weighted loss: reuse weighted_loss with "
-             "the model's importance, and keep its shape (n_instances,).")
-    if not (math.isfinite(data["loss_end"]) and data["loss_end"] < 0.8 * data["loss_start"]):
-        fail(f"training with utils.train did not lower the loss ({data['loss_start']:.4f} -> {data['loss_end']:.4f}): "
-             "is generate_batch(batch_size, generator) drawing with the model's sparsity, and are W and b_final "
-             "nn.Parameters?")
-    return "MyToyModel: parameter shapes, initialisation, forward and loss match utils.ToyModel, and it trains"
+        return _load(model, W, b_final)(x)
 
 
-check_my_toy_model = make_check(probe_my_toy_model, judge_my_toy_model)
+def _train(MyToyModel: Any, spec: Plain) -> Plain:
+    """A fresh model, started from W0 and a zero bias, trained with utils.train: its trained W and b_final."""
+    model = MyToyModel(*spec["args"], **spec["kwargs"])
+    _load(model, spec["W0"], torch.zeros_like(spec["b_final"]))
+    train(model, **spec["train"], progress=False)
+    return {"W": model.W, "b_final": model.b_final}
 
 
-EXERCISES = {
-    "test_generate_batch": ("generate_batch", probe_generate_batch, judge_generate_batch),
-    "test_forward": ("forward", probe_forward, judge_forward),
-    "test_weighted_loss": ("weighted_loss", probe_weighted_loss, judge_weighted_loss),
-    "test_my_toy_model": ("MyToyModel", probe_my_toy_model, judge_my_toy_model),
-}
+def probe_my_toy_model(MyToyModel: Any, inputs: Plain) -> Plain:
+    """Construct the learner's class (several times, for the init statistics), report its parameters, run its
+    forward and loss with given weights, draw its batches with given generator seeds, and train it briefly."""
+    spec = inputs["model"]
+    raw: Plain = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(spec["seed"]))
+        models = []
+        for _ in range(int(spec["constructions"])):
+            try:
+                models.append(MyToyModel(*fresh(spec["args"]), **fresh(spec["kwargs"])))
+            except Exception as error:  # noqa: BLE001 - what the constructor raised is judged
+                raw["construct"] = raised(error)
+                return raw
+        model = models[0]
+        raw["W"], raw["b_final"] = _attribute(model, "W"), _attribute(model, "b_final")
+        raw["W init"] = [to_plain(getattr(m, "W", None)) for m in models]
+        raw["b_final init"] = to_plain(getattr(model, "b_final", None))
+        raw["forward"] = call(_forward, [model, spec["W"], spec["b_final"], spec["x"]])
+        raw["loss"] = call(lambda x, x_hat: model.loss(x, x_hat), [spec["x"], spec["x_hat"]])
+        generate = getattr(model, "generate_batch", None)
+        stats_seed, seed, other = spec["batch_seeds"]
+        small = spec["small_batch"]
+        raw["batches"] = [_draw(generate, [], {}, size, s) for size, s in
+                          ((spec["batch_size"], stats_seed), (small, seed), (small, seed), (small, other))]
+        raw["trained"] = call(_train, [MyToyModel, spec])
+    return raw
+
+
+def _init_std(Ws: Any, n_features: int, n_hidden: int, n_instances: int) -> str | None:
+    """Which standard deviation W starts with, over all constructions (within SIGMAS standard errors)."""
+    if not isinstance(Ws, list) or not Ws or not all(isinstance(W, torch.Tensor) and W.is_floating_point() for W in Ws):
+        return None
+    values = torch.cat([W.double().flatten() for W in Ws])
+    rms = float(values.square().mean().sqrt())
+    tolerance = SIGMAS / math.sqrt(2 * values.numel())
+    for name, std in (("sqrt(2 / (n_hidden + n_features)), Xavier normal per instance",
+                       math.sqrt(2 / (n_hidden + n_features))),
+                      ("1", 1.0),
+                      ("sqrt(2 / (n_features (n_hidden + n_instances))), Xavier normal of the whole 3-D tensor",
+                       math.sqrt(2 / (n_features * (n_hidden + n_instances))))):
+        if abs(rms / std - 1) <= tolerance:
+            return name
+    return f"{rms:.3g}, none of Xavier's"
+
+
+def _model_batches(draws: Any, spec: Plain) -> tuple[Any, Any]:
+    """(the zero fractions of the model's own batches, whether they follow the generator)."""
+    if not isinstance(draws, list) or len(draws) != 4:
+        return None, None
+    for draw in draws:
+        if _raised(draw):
+            return draw, draw
+    if not all(isinstance(d, torch.Tensor) for d in draws):
+        return {TENSOR: False}, {TENSOR: False}
+    n_features, n_hidden, n_instances = spec["args"]
+    big, small, again, other = draws
+    generator = {SAME_SEED: _same(small, again), OTHER_SEED: not _same(small, other)}
+    batches: dict[str, Any] = {SHAPE: list(big.shape), ZERO_S: None, ZERO_1_MINUS_S: None}
+    if batches[SHAPE] == [spec["batch_size"], n_instances, n_features]:
+        S = _grid(spec["kwargs"]["sparsity"], n_instances, n_features)
+        batches[ZERO_S] = _zero_with_probability(big.double(), S)
+        batches[ZERO_1_MINUS_S] = _zero_with_probability(big.double(), 1 - S)
+    return batches, generator
+
+
+def _training(trained: Any, spec: Plain) -> Any:
+    """Did training move W and b_final, lower the loss and make the bias negative? Evaluated with utils.ToyModel."""
+    if _raised(trained) or not isinstance(trained, dict):
+        return trained
+    W, b = trained.get("W"), trained.get("b_final")
+    W0, b0 = spec["W0"], torch.zeros_like(spec["b_final"])
+    if not (isinstance(W, torch.Tensor) and isinstance(b, torch.Tensor) and W.shape == W0.shape
+            and b.shape == b0.shape):
+        return {"trained W and b_final": "missing, or not of the shapes of W and b_final"}
+    from utils.model import ToyModel  # features run outside the sandbox, where utils.ToyModel is the library's
+
+    n_features, n_hidden, n_instances = spec["args"]
+    evaluation = ToyModel(n_features, n_hidden, n_instances, device="cpu", **spec["kwargs"])
+    x = evaluation.generate_batch(int(spec["eval_batch"]), torch.Generator().manual_seed(int(spec["eval_seed"])))
+
+    def loss(weights: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return evaluation.loss(x, _load(evaluation, weights.float(), bias.float())(x))
+
+    finite = bool(torch.isfinite(W).all() and torch.isfinite(b).all())
+    return {TRAINED_W: not torch.equal(W, W0), TRAINED_B: not torch.equal(b, b0),
+            LOWER_LOSS: finite and bool((loss(W, b) < 0.7 * loss(W0, b0)).all()),
+            NEGATIVE_BIAS: finite and float(b.double().mean()) < -0.03}
+
+
+def features_my_toy_model(raw: Plain, inputs: Plain) -> Plain:
+    spec = inputs["model"]
+    if not isinstance(raw, dict) or _raised(raw.get("construct")):
+        failed = raw.get("construct") if isinstance(raw, dict) else raw
+        return dict.fromkeys(MODEL_FEATURES, failed)
+    n_features, n_hidden, n_instances = spec["args"]
+    b_init = raw.get("b_final init")
+    batches, generator = _model_batches(raw.get("batches"), spec)
+    return {"W": raw.get("W") or "missing", "b_final": raw.get("b_final") or "missing",
+            "W init std": _init_std(raw.get("W init"), n_features, n_hidden, n_instances),
+            "b_final starts at zero": bool((b_init == 0).all()) if isinstance(b_init, torch.Tensor) else None,
+            "forward": raw.get("forward"), "loss": raw.get("loss"), "batches": batches, "generator": generator,
+            "training": _training(raw.get("trained"), spec)}
+
+
+checks = LessonChecks("02_toy_model", probes={"generate_batch": probe_generate_batch, "MyToyModel": probe_my_toy_model},
+                      features={"generate_batch": features_generate_batch, "MyToyModel": features_my_toy_model})
+check = checks.check
