@@ -58,13 +58,15 @@ def bwrap_available() -> bool:
     return shutil.which("bwrap") is not None
 
 
-def bwrap_command(scratch: Path, utils_view: Path) -> list[str]:
+def bwrap_command(scratch: Path, utils_view: Path, limits: Limits) -> list[str]:
     """bubblewrap arguments: a new root with read-only system and Python, and only `scratch` writable."""
     python_prefixes = sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()})
+    size = str(limits.scratch_bytes)
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
            "--uid", "65534", "--gid", "65534", "--hostname", "sandbox", "--clearenv",
            # The private /tmp comes before the binds: a course or venv that lives under /tmp stays visible.
-           "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+           # RAM-backed folders are capped, and the watchdog counts them towards the disk quota too.
+           "--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
     for system in ("/usr", "/etc/ld.so.cache", "/etc/alternatives", "/etc/ssl/certs"):
         if Path(system).exists():
             cmd += ["--ro-bind", system, system]
@@ -114,10 +116,11 @@ def run(job: str, limits: Limits, sandboxed: bool = True, utils_view: str | None
             # number would race with other grading threads opening and closing files.
             fd = str(events.fileno())
             if sandboxed:
-                cmd = [*bwrap_command(scratch, view),
+                cmd = [*bwrap_command(scratch, view, limits),
                        *sum((["--setenv", k, v] for k, v in environment(limits).items()), []),
                        python, "-I", "/opt/grader/runner.py", fd]
-                cwd, env = None, None
+                # bwrap's own init (pid 1 inside) keeps the environment it was started with: give it nothing.
+                cwd, env = None, {"PATH": "/usr/bin:/bin"}
             else:
                 cmd, cwd, env = [python, "-I", str(RUNNER), fd, str(view.parent)], scratch, {
                     **environment(limits), "HOME": str(scratch), "TMPDIR": str(scratch)}
@@ -170,10 +173,16 @@ def _watch(process: subprocess.Popen, scratch: Path, limits: Limits) -> tuple[st
         reason = None
         if time.monotonic() > deadline:
             reason = ("timeout", f"the notebook ran past its {limits.wall_seconds:.0f} s limit and was stopped")
-        elif _folder_bytes(scratch) > limits.scratch_bytes:
-            reason = ("killed", f"the notebook wrote more than {limits.scratch_bytes // 2**20} MB to disk and was stopped")
-        elif _descendants(process.pid) > limits.processes:
-            reason = ("killed", f"the notebook started more than {limits.processes} processes and was stopped")
+        else:
+            processes = _descendants(process.pid)
+            if _written_bytes(scratch, processes) > limits.scratch_bytes:
+                reason = ("killed", f"the notebook wrote more than {limits.scratch_bytes // 2**20} MB (disk, /tmp and "
+                                    "/dev/shm together) and was stopped")
+            elif len(processes) > limits.processes:
+                reason = ("killed", f"the notebook started more than {limits.processes} processes and was stopped")
+            elif _resident_bytes(processes) > limits.memory_bytes:
+                reason = ("killed", f"the notebook's processes used more than {limits.memory_bytes // 2**20} MB of "
+                                    "memory together and were stopped")
         if reason:
             _kill(process)
             return reason
@@ -201,8 +210,29 @@ def _folder_bytes(folder: Path) -> int:
     return total
 
 
-def _descendants(pid: int) -> int:
-    """How many processes descend from `pid` (the sandbox's processes live in their own session and PID namespace)."""
+def _written_bytes(scratch: Path, processes: list[int]) -> int:
+    """The scratch folder plus the sandbox's RAM-backed /tmp and /dev/shm, seen through its first process's root."""
+    total = _folder_bytes(scratch)
+    for pid in processes[:1]:
+        for folder in ("tmp", "dev/shm"):
+            total += _folder_bytes(Path(f"/proc/{pid}/root/{folder}"))
+    return total
+
+
+def _resident_bytes(processes: list[int]) -> int:
+    """Memory the sandbox's processes hold together (resident set sizes summed)."""
+    page, total = os.sysconf("SC_PAGE_SIZE"), 0
+    for pid in processes:
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * page
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes that descend from `pid`, parents first (the sandbox's live in their own session and PID namespace)."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -213,9 +243,9 @@ def _descendants(pid: int) -> int:
                 continue
             parent = int(stat[stat.rindex(b")") + 2:].split()[1])
             children.setdefault(parent, []).append(int(entry.name))
-    count, stack = 0, [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            count += 1
-            stack.append(child)
-    return count
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(0), []):
+            found.append(child)
+            queue.append(child)
+    return found

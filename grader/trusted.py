@@ -219,8 +219,8 @@ def reached_for_answers(submission: nbformat.NotebookNode, source: nbformat.Note
     found = []
     for exercise in key.exercises:
         for answer in exercise.answers:
-            module, _, name = answer.rpartition(".")
-            pattern = (rf"\b{re.escape(module.rpartition('.')[2])}\s*\.\s*{re.escape(name)}\b"
+            name = answer.rpartition(".")[2]
+            pattern = (rf"\.\s*{re.escape(name)}\b"  # an attribute of whatever the module was imported as
                        rf"|\bimport\b[^\n]*\b{re.escape(name)}\b|['\"]{re.escape(name)}['\"]")
             if re.search(pattern, code):
                 found.append(f"{exercise.cell_id} names the library answer {answer}")

@@ -57,8 +57,8 @@ def _grid(sparsity, n_instances: int, n_features: int) -> torch.Tensor:
 
 def generate_batch_inputs(g: torch.Generator) -> dict:
     def case(n_instances: int, n_features: int, sparsity) -> dict:
-        return {"args": [_n(g, 1500, 2500), n_instances, n_features, sparsity], "seeds": _seeds(g, 3),
-                "small_batch": _n(g, 4, 8), "global_seed": _seeds(g, 1)[0]}
+        return {"args": [_n(g, 800, 1200), n_instances, n_features, sparsity], "seeds": _seeds(g, 3),
+                "small_batch": _n(g, 48, 64), "global_seed": _seeds(g, 1)[0]}
 
     n_instances, n_features = _n(g, 2, 4), _n(g, 4, 7)
     one = case(n_instances, n_features, round(_u(g, 0.6, 0.9), 4))
@@ -228,7 +228,7 @@ WEIGHTED_LOSS = Exercise(
 # --- MyToyModel ----------------------------------------------------------------------------------
 
 def my_toy_model_inputs(g: torch.Generator) -> dict:
-    n_features, n_hidden, n_instances = _n(g, 5, 6), _n(g, 2, 3), _n(g, 2, 4)
+    n_features, n_hidden, n_instances = _n(g, 5, 7), 2, _n(g, 2, 4)  # 2 dimensions: superposition, negative bias
     sparsity = (0.85 + 0.1 * torch.rand(n_instances, generator=g)).mul(1e4).round().div(1e4)
     importance = (0.5 + 0.5 * torch.rand(n_features, generator=g)).mul(1e4).round().div(1e4)
     seed, s0, s1, s2, train_seed, eval_seed = _seeds(g, 6)
@@ -239,7 +239,7 @@ def my_toy_model_inputs(g: torch.Generator) -> dict:
         "W": 0.5 * torch.randn(n_instances, n_hidden, n_features, generator=g),
         "b_final": 0.3 * torch.randn(n_instances, n_features, generator=g),
         "x": x, "x_hat": torch.relu(x + 0.3 * torch.randn(x.shape, generator=g)),
-        "batch_size": 1000, "batch_seeds": [s0, s1, s2], "small_batch": 8,
+        "batch_size": 1000, "batch_seeds": [s0, s1, s2], "small_batch": 32,
         "W0": math.sqrt(2 / (n_hidden + n_features)) * torch.randn(n_instances, n_hidden, n_features, generator=g),
         "train": {"steps": 100, "batch_size": 256, "lr": 0.02, "seed": train_seed},
         "eval_batch": 4096, "eval_seed": eval_seed}}

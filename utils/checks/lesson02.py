@@ -79,10 +79,12 @@ BATCH_FEATURES = (TENSOR, SHAPE, FLOAT, NONNEGATIVE, AT_MOST_ONE, ZERO_S, ZERO_1
                   SAME_SEED, OTHER_SEED)
 
 
-def _draw(generate_batch: Any, args: list, kwargs: dict, size: int, seed: int) -> Any:
-    """One call with a fresh generator seeded `seed`; the global RNG moves first, so a draw that skips it changes."""
+def _draw(generate_batch: Any, args: list, size: int, seed: int) -> Any:
+    """One call with a fresh generator seeded `seed` (passed positionally, after `args`); the global RNG moves first,
+    so a draw that does not use the generator changes between two calls with the same seed."""
     torch.rand(())
-    return call(generate_batch, [size, *args], {**kwargs, "generator": {"generator": seed}})
+    # Positional: utils.checks.fresh would read kwargs {"generator": {...}} as a generator spec itself.
+    return call(generate_batch, [size, *args, {"generator": seed}])
 
 
 def probe_generate_batch(generate_batch: Any, inputs: Plain) -> Plain:
@@ -94,7 +96,7 @@ def probe_generate_batch(generate_batch: Any, inputs: Plain) -> Plain:
             batch_size, *args = spec["args"]
             stats_seed, seed, other = spec["seeds"]
             small = spec["small_batch"]
-            raw[case] = [_draw(generate_batch, args, {}, size, s)
+            raw[case] = [_draw(generate_batch, args, size, s)
                          for size, s in ((batch_size, stats_seed), (small, seed), (small, seed), (small, other))]
     return raw
 
@@ -191,7 +193,7 @@ def probe_my_toy_model(MyToyModel: Any, inputs: Plain) -> Plain:
         generate = getattr(model, "generate_batch", None)
         stats_seed, seed, other = spec["batch_seeds"]
         small = spec["small_batch"]
-        raw["batches"] = [_draw(generate, [], {}, size, s) for size, s in
+        raw["batches"] = [_draw(generate, [], size, s) for size, s in
                           ((spec["batch_size"], stats_seed), (small, seed), (small, seed), (small, other))]
         raw["trained"] = call(_train, [MyToyModel, spec])
     return raw

@@ -1,328 +1,323 @@
-"""Visible checks for lesson 04 (the geometry of superposition). Each exercise: probe_*, judge_*, check_*.
+"""Visible checks of lesson 04 (the geometry of superposition): probes and features, no answer key.
 
-probe_* calls the learner's object on inputs built from `seed` and returns plain data only; judge_*
-rebuilds the inputs and the reference from `seed` (utils.metrics, utils.ToyModel, utils.evaluate_loss)
-and names the likely misconception when something is off.
+feature_dimensionality uses the default probe (one call per case).
+
+analyze_superposition trains toy models, so its result is judged by features of the raw returned dict,
+computed with the case's inputs: the dict's keys and W's shape and orientation; whether W was trained at
+all (it is not ToyModel's initial weights); whether it is a regular polygon when the features are sparse,
+and about two features' worth of ||W||_F^2 when they are dense; which count `n_represented` and which
+mean `mean_cosine` are, recomputed from the returned W (so that a formula, not a trained number, is
+judged); their types; whether `figure` is a plotly figure; whether W is a clearly worse instance than the
+best of the 4 that the spec's seeded training gives (never true when the training ran elsewhere, e.g. on
+a GPU, where the draws differ); and, across cases, whether another `seed` or more `steps` change W.
+
+rotation_loss_change takes a model: its probe builds the model from plain data (class, sizes, weights),
+seeds the global random generator (so that even a learner drawing random batches is reproducible), calls
+the learner and returns its return value and the model's weights after the call; the features say
+whether the model was left as it was.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import numbers
+from functools import lru_cache
+from typing import Any
 
 import torch
 
-from utils import metrics
-from utils.checks import Plain, as_tensor, call_learner, close, expect_shape, fail, make_check
-from utils.device import make_generator
-from utils.geometry import HiddenReLUModel, mean_pairwise_cosine, random_rotation
+from utils.checks import LessonChecks, Plain, fresh, raised, to_plain
+from utils.geometry import HiddenReLUModel
 from utils.model import ToyModel
-from utils.training import evaluate_loss
+from utils.training import evaluate_loss, train
+
+THRESHOLD = 0.5  # a feature is represented when ||W_i|| > THRESHOLD
+N_INSTANCES = 4  # the spec's random starts
+
+# analyze_superposition's cases (the inputs of the visible check and of the graded ones have these names)
+SPARSE, OTHER_SEED, MORE_STEPS = "sparse", "sparse, another seed", "sparse, more steps"
+DENSE, ONE_FEATURE = "dense", "at most one feature represented"
+STEPS_MATTER, SEED_MATTERS = "more steps change W", "another seed changes W"
+SPARSE_CASES = (SPARSE, OTHER_SEED, MORE_STEPS)
+
+RETURNS, MISSING, W_SHAPE, W_FINITE = "returns", "missing keys", "W shape", "W finite"
+TRAINED = "W trained (not ToyModel's initial weights)"
+POLYGON = "a regular polygon: every feature represented, mean cosine -1/(n-1), ||W||_F^2 >= 0.8 n"
+TWO_FEATURES = "about 2 features' worth: 1.5 <= ||W||_F^2 <= 2.7"
+WORSE_INSTANCE = "W is a clearly worse instance than the lowest-loss one"
+COUNT_TYPE, COUNT = "n_represented type", "n_represented counts (from the returned W)"
+MEAN_TYPE, MEAN = "mean_cosine type", "mean_cosine is (from the returned W)"
+FIGURE = "figure"
+KEYS = ("W", "mean_cosine", "n_represented", "figure")
+
+COUNT_RIGHT = f"features with norm > {THRESHOLD}"
+COUNT_SQUARED = f"features with squared norm > {THRESHOLD}"
+COUNT_ROWS = f"rows of W with norm > {THRESHOLD}"
+MEAN_RIGHT = "the mean signed cosine over ordered pairs of distinct represented features"
+MEAN_ABS = "the mean |cos|"
+MEAN_DIAGONAL = "the mean including the diagonal"
+MEAN_HALF = "half the mean (each pair once, divided by k(k-1))"
+MEAN_ALL = "the mean over all features, represented or not"
+OTHER = "something else"
+PLOTLY = ("plotly.graph_objs._figure.Figure", "plotly.graph_objs._figurewidget.FigureWidget")
 
 
-def _generator(seed: int) -> torch.Generator:
-    return make_generator(4000 + seed, torch.device("cpu"))
+def _raised(value: Any) -> bool:
+    return isinstance(value, dict) and "raised" in value
 
 
-THRESHOLD = 0.5  # a feature is "represented" when ||W_i|| > THRESHOLD (utils.metrics.represented_features)
+def _kind(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return "tensor"
+    if isinstance(value, dict) and set(value) == {"unsupported"}:
+        return str(value["unsupported"])
+    return "None" if value is None else type(value).__name__
 
 
-# --- analyze_superposition -----------------------------------------------------------------------
-
-STEPS = 1000  # what the probe asks for: enough for 5 -> 2 with lr 5e-3 (about a second)
-
-
-def analyze_cases(seed: int) -> tuple[tuple[str, int, float], ...]:
-    """(name, n_features, sparsity) of the two runs the probe asks for; n_hidden is always 2.
-
-    The sparse run settles into a regular polygon (seed 0: the pentagon; seed 1: a square of two
-    antipodal pairs); the dense run spends its two dimensions on about two features' worth of norm.
-    """
-    sparse = ((5, 0.95), (4, 0.9), (5, 0.97))[seed % 3]
-    dense_n = (5, 4, 4)[seed % 3]
-    return (("sparse", sparse[0], sparse[1]), ("dense", dense_n, 0.0))
-
-
-def _plain_result(result) -> Plain:
-    if not isinstance(result, dict):
-        return {"type": type(result).__name__}
-    out: Plain = {"type": "dict", "keys": sorted(str(k) for k in result)}
-    W = result.get("W")
-    out["W"] = as_tensor(W, "result['W']") if W is not None else "missing"
-    for key, kind in (("mean_cosine", float), ("n_represented", int)):
-        value = result.get(key)
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        out[key] = kind(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else \
-            f"type {type(value).__name__}"
-    out["figure"] = type(result.get("figure")).__name__
-    return out
-
-
-def probe_analyze_superposition(analyze_superposition, seed: int) -> Plain:
-    data: Plain = {}
-    for name, n_features, sparsity in analyze_cases(seed):
-        try:
-            result = call_learner(analyze_superposition, n_features, 2, sparsity, steps=STEPS, seed=seed)
-        except AssertionError:  # CheckFailed ("not implemented yet") goes to the learner as it is
-            raise
-        except Exception as error:  # noqa: BLE001 - recorded so the judge can name the likely cause
-            data[name] = {"type": "error", "error": f"{type(error).__name__}: {error}"[:500]}
-            continue
-        data[name] = _plain_result(result)
-    return data
-
-
-def reference_mean_cosine(W: torch.Tensor, threshold: float = THRESHOLD) -> float:
-    """Mean signed cosine over pairs of distinct represented features (0.0 with fewer than two)."""
-    return mean_pairwise_cosine(W[:, W.norm(dim=0) > threshold])
-
-
-def _initial_weights(n_features: int, seed: int) -> torch.Tensor:
-    """The weights ToyModel(n_features, 2, n_instances=4, seed=seed) starts from: (4, 2, n_features)."""
-    return ToyModel(n_features, 2, n_instances=4, seed=seed, device="cpu").W.detach()
-
-
-def _judge_format(result: Plain, name: str, n_features: int, sparsity: float) -> torch.Tensor:
-    call = f"analyze_superposition({n_features}, 2, {sparsity})"
-    if result["type"] == "error":
-        error = result["error"]
-        hint = (" Pass `sparsity` to ToyModel unchanged: it is S, the probability a feature is ZERO, not "
-                "1 - S." if "sparsity must be in" in error else "")
-        fail(f"{call} raised {error}.{hint}")
-    if result["type"] != "dict":
-        fail(f"analyze_superposition should return a dict with keys 'W', 'mean_cosine', 'n_represented' and "
-             f"'figure'; got {result['type']}.")
-    missing = [k for k in ("W", "mean_cosine", "n_represented", "figure") if k not in result["keys"]]
-    if missing:
-        fail(f"the returned dict has no {', '.join(repr(k) for k in missing)}; it needs 'W', 'mean_cosine', "
-             "'n_represented' and 'figure'.")
-    W = result["W"]
-    if not isinstance(W, torch.Tensor):
-        fail("result['W'] should be the best instance's weights, a tensor of shape (n_hidden, n_features).")
-    if tuple(W.shape) == (n_features, 2):
-        fail(f"W is transposed: it has shape (n_features, n_hidden) = {tuple(W.shape)}; return it as "
-             f"(n_hidden, n_features) = (2, {n_features}), one column per feature, as ToyModel stores it.")
-    if W.ndim == 3 and tuple(W.shape[1:]) == (2, n_features):
-        fail(f"W has shape {tuple(W.shape)}: return ONE instance, the lowest-loss one, as (n_hidden, n_features): "
-             "model.W.detach()[best_of_seeds(model, 4)][0].")
-    expect_shape(W, (2, n_features), "result['W']", "W of the best instance, (n_hidden, n_features).")
-    if not torch.isfinite(W).all():
-        fail("result['W'] contains nan or inf: did training diverge?")
-    for key in ("mean_cosine", "n_represented"):
-        if isinstance(result[key], str):
-            fail(f"result['{key}'] should be a number, got {result[key]}.")
-    if result["figure"] != "Figure":
-        fail(f"result['figure'] should be a plotly go.Figure of the learned geometry (e.g. plots.feature_directions(W)); "
-             f"got {result['figure']}.")
-    return W
-
-
-def _judge_measurements(result: Plain, W: torch.Tensor, name: str) -> None:
-    norms = W.norm(dim=0)
-    keep = norms > THRESHOLD
-    k = int(keep.sum())
-    if result["n_represented"] != k:
-        fail(f"n_represented = {result['n_represented']} in the {name} run, but {k} columns of the returned W have "
-             f"norm > {THRESHOLD} (column i is feature i; is W transposed when you count?).")
-    got, want = result["mean_cosine"], reference_mean_cosine(W)
-    if not math.isfinite(got):
-        fail(f"mean_cosine is {got}: with fewer than two represented features return 0.0, and never divide by a "
-             "zero norm (only represented features count).")
-    if abs(got - want) <= 1e-3:
-        return
-    if k >= 2:
-        cos = metrics.cosine_similarities(W[:, keep])
-        off_diagonal = ~torch.eye(k, dtype=torch.bool)
-        if abs(got - float(cos[off_diagonal].abs().mean())) < 1e-3:
-            fail("mean_cosine uses |cos|: the exercise asks for the SIGNED cosine. A pentagon's mean is negative "
-                 "(-0.25): its strongest interference is negative, which the ReLU removes for free.")
-        if abs(got - float(cos.mean())) < 1e-3:
-            fail("mean_cosine includes the diagonal (each feature with itself, cos = 1): average over pairs i != j "
-                 "only, k (k - 1) of them.")
-        if abs(got - float(cos[off_diagonal].mean()) / 2) < 1e-3:
-            fail("mean_cosine counts each pair once but divides by k (k - 1), the number of ordered pairs: use "
-                 "k (k - 1) / 2 with the upper triangle, or all off-diagonal entries with k (k - 1).")
-    everything = mean_pairwise_cosine(W)
-    if abs(got - everything) < 1e-3 and abs(everything - want) > 1e-3:
-        fail("mean_cosine averages over ALL features; average over the represented ones only (norm > 0.5): a "
-             "feature the model dropped has a near-zero column whose direction is noise.")
-    fail(f"mean_cosine = {got:.4f}, but the returned W gives {want:.4f}: the mean signed cosine over pairs of "
-         f"distinct represented features (norm > {THRESHOLD}).")
-
-
-def judge_analyze_superposition(data: Plain, seed: int) -> str:
-    cases = analyze_cases(seed)
-    results = {name: data[name] for name, _, _ in cases}
-    weights = {}
-    for name, n_features, sparsity in cases:  # the format of both runs first
-        weights[name] = _judge_format(results[name], name, n_features, sparsity)
-    for name, _, _ in cases:
-        _judge_measurements(results[name], weights[name], name)
-    for name, n_features, sparsity in cases:  # then: did it train, with sparsity meaning S?
-        W = weights[name]
-        if any(close(W, W0, atol=1e-5) for W0 in _initial_weights(n_features, seed)):
-            fail(f"the returned W of the {name} run is exactly ToyModel's initial weights: the model was not trained. "
-                 "Call train(model, steps=steps, batch_size=512, lr=5e-3, seed=seed, progress=False) before reading W.")
-    (_, n, S), (_, n_dense, _) = cases
-    W, result = weights["sparse"], results["sparse"]
-    total = float((W**2).sum())
-    k = int((W.norm(dim=0) > THRESHOLD).sum())
-    polygon = -1 / (n - 1)
-    if k < n or abs(result["mean_cosine"] - polygon) > 0.03 or total < 0.8 * n:
-        looks_dense = total < 3.0
-        fail(f"with sparsity S = {S} (each feature active {1 - S:.0%} of the time) a trained {n} -> 2 model represents all "
-             f"{n} features as a regular polygon: mean cosine -1/(n-1) = {polygon:.3f}, ||W||_F^2 about {n}. Yours "
-             f"represents {k} with mean cosine {result['mean_cosine']:.3f} and ||W||_F^2 = {total:.2f}. "
-             + ("That looks like DENSE features: is sparsity used as the feature probability? ToyModel's sparsity "
-                "is S, the probability a feature is zero; pass it unchanged. " if looks_dense else "")
-             + "Was the model trained (steps, lr=5e-3, batch_size=512), and did you keep the lowest-loss of the "
-               "4 instances (best_of_seeds)?")
-    W = weights["dense"]
-    total = float((W**2).sum())
-    if not 1.5 <= total <= 2.7:
-        fail(f"with dense features (S = 0) interference costs on every input, so a trained {n_dense} -> 2 model keeps "
-             f"about n_hidden = 2 features' worth of weight: ||W||_F^2 close to 2 (m / ||W||_F^2 = 1, no "
-             f"superposition). Yours has ||W||_F^2 = {total:.2f}. Was it trained, with sparsity passed as S?")
-    return (f"analyze_superposition: W is (n_hidden, n_features), mean signed cosine and n_represented match W, "
-            f"a trained {n}-gon when sparse (mean cosine {polygon:.2f}), about 2 features' worth when dense")
-
-
-check_analyze_superposition = make_check(probe_analyze_superposition, judge_analyze_superposition)
-
-
-# --- feature_dimensionality ----------------------------------------------------------------------
-
-def dimensionality_inputs(seed: int) -> torch.Tensor:
-    """(4, 9): an antipodal pair (D = 1/2 each) orthogonal to 7 random features; no zero columns."""
-    g = _generator(seed)
-    W = torch.randn(4, 9, generator=g)
-    scale = 1.0 + float(torch.rand((), generator=g))
-    W[:, :2] = torch.tensor([[scale, -scale], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
-    W[0, 2:] = 0.0
-    return W[:, torch.randperm(9, generator=g)]
-
-
-def probe_feature_dimensionality(feature_dimensionality, seed: int) -> Plain:
-    W = dimensionality_inputs(seed)
-    return {"D": as_tensor(call_learner(feature_dimensionality, W.clone()), "feature_dimensionality(W)")}
-
-
-def judge_feature_dimensionality(data: Plain, seed: int) -> str:
-    W = dimensionality_inputs(seed)
-    got, want = data["D"], metrics.feature_dimensionality(W)
-    if tuple(got.shape) == (W.shape[0],):
-        fail("you computed one value per ROW: features are the columns of W (n_hidden, n_features); return "
-             "(n_features,), one D_i per column.")
-    expect_shape(got, tuple(want.shape), "feature_dimensionality(W)", "One D_i per feature (column of W).")
-    gram = W.T @ W
-    norms2 = gram.diagonal()
-    unnormalised = norms2 / (gram**2).sum(dim=1)
-    if close(got, unnormalised, atol=1e-4):
-        fail("the denominator must use the unit vector W_i_hat = W_i / ||W_i||: sum_j (W_i_hat . W_j)^2. "
-             "Without normalising, D_i changes when you rescale W, and a dedicated feature no longer has D = 1.")
-    projections = ((W / W.norm(dim=0, keepdim=True)).T @ W) ** 2
-    without_self = norms2 / (projections.sum(dim=1) - norms2)
-    if not torch.isfinite(got).all() or close(got, without_self, atol=1e-4):
-        fail("the sum in the denominator runs over ALL j, including j = i (which contributes ||W_i||^2); "
-             "otherwise a feature alone in its dimension divides by zero.")
-    if not close(got, want, atol=1e-4):
-        fail("D_i = ||W_i||^2 / sum_j (W_i_hat . W_j)^2, with W_i the i-th column. An antipodal pair should "
-             "give 1/2 each, a feature orthogonal to all others 1.")
-    return "feature_dimensionality: one D_i per column, antipodal pair = 1/2, matches utils.metrics"
-
-
-check_feature_dimensionality = make_check(probe_feature_dimensionality, judge_feature_dimensionality)
-
-
-# --- rotation_loss_change ------------------------------------------------------------------------
-
-N_FEATURES, N_HIDDEN = 6, 3
-
-
-def rotation_inputs(seed: int) -> tuple[ToyModel, HiddenReLUModel, torch.Tensor]:
-    """A bottleneck ToyModel and a HiddenReLUModel (6 features, 3 hidden, one instance, seeded weights and
-    biases, S = 0.8) and a random (3, 3) rotation. Untrained: invariance does not need training."""
-    g = _generator(seed)
-    models = []
-    for cls in (ToyModel, HiddenReLUModel):
-        model = cls(N_FEATURES, N_HIDDEN, sparsity=0.8, seed=4000 + seed, device="cpu")
-        with torch.no_grad():
-            model.W.mul_(1.5)
-            model.b_final.copy_(0.2 * torch.randn(1, N_FEATURES, generator=g) - 0.1)
-        models.append(model)
-    return models[0], models[1], random_rotation(N_HIDDEN, seed=4000 + seed)
-
-
-def reference_change(model: ToyModel, rotation: torch.Tensor) -> float:
-    """evaluate_loss with W -> rotation @ W, minus evaluate_loss of the model; the model is not changed."""
-    rotated = copy.deepcopy(model)
-    with torch.no_grad():
-        rotated.W.copy_(rotation @ model.W)
-    return float(evaluate_loss(rotated).sum() - evaluate_loss(model).sum())
-
-
-def _as_float(value) -> float | str:
+def _number(value: Any) -> float | None:
+    """A returned number (a one-element tensor too: its type is judged separately), or None."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         return float(value.item())
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    return f"type {type(value).__name__}" + (f" of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else "")
+    return None
 
 
-def probe_rotation_loss_change(rotation_loss_change, seed: int) -> Plain:
-    bottleneck, hidden_relu, R = rotation_inputs(seed)
-    data: Plain = {}
-    for name, model in (("bottleneck", bottleneck), ("hidden_relu", hidden_relu)):
-        before = {k: v.clone() for k, v in model.state_dict().items()}
-        data[name] = _as_float(call_learner(rotation_loss_change, model, R.clone()))
-        data[f"{name}_unchanged"] = all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    return data
+# --- the spec's seeded training, as the trusted side reproduces it --------------------------------
+
+@lru_cache(maxsize=512)
+def _seeded(n_features: int, n_hidden: int, sparsity: float, steps: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is as fast, and immune to a busy machine
+    try:
+        model = ToyModel(n_features, n_hidden, N_INSTANCES, sparsity=sparsity, seed=seed, device="cpu")
+        train(model, steps, batch_size=512, lr=5e-3, seed=seed, progress=False)
+        return model.W.detach().clone(), evaluate_loss(model)
+    finally:
+        torch.set_num_threads(threads)
 
 
-def judge_rotation_loss_change(data: Plain, seed: int) -> str:
-    bottleneck, hidden_relu, R = rotation_inputs(seed)
-    for name in ("bottleneck", "hidden_relu"):
-        if isinstance(data[name], str):
-            fail(f"rotation_loss_change should return a float (the change in loss); for the {name} model it "
-                 f"returned {data[name]}.")
-        if not math.isfinite(data[name]):
-            fail(f"rotation_loss_change returned {data[name]} for the {name} model.")
-    for name in ("bottleneck", "hidden_relu"):
-        if not data[f"{name}_unchanged"]:
-            fail(f"rotation_loss_change changed the model it was given ({name}): rotate a copy "
-                 "(copy.deepcopy(model)), and leave the learner's model as it was.")
-    want = {"bottleneck": reference_change(bottleneck, R), "hidden_relu": reference_change(hidden_relu, R)}
-    if abs(data["bottleneck"]) > 1e-6:
-        fail(f"the bottleneck's loss changed by {data['bottleneck']:.2e} under a rotation of its hidden space; it must "
-             "not: (R W)^T (R W) = W^T R^T R W = W^T W. Rotate W in BOTH places (the model uses the same W to "
-             "encode and decode), and compare the two losses on the SAME batch: utils.evaluate_loss draws a "
-             "fixed one; a fresh random batch for each adds noise.")
-    if abs(data["hidden_relu"]) < 1e-6:
-        fail("the hidden-ReLU model's loss did not change, but an elementwise ReLU does not commute with a rotation. "
-             "Keep the model's own class (copy.deepcopy(model)) so its forward, h = ReLU(W x), is the one evaluated.")
-    got = data["hidden_relu"]
-    tolerance = 0.02 * abs(want["hidden_relu"]) + 1e-6
-    if abs(got - want["hidden_relu"]) > tolerance:
-        if abs(got + want["hidden_relu"]) <= tolerance:
-            fail("the sign is flipped: return loss(rotated) - loss(original), so a rotation that hurts is positive.")
-        transposed = reference_change(hidden_relu, R.T)
-        if abs(got - transposed) <= 0.02 * abs(transposed) + 1e-6:
-            fail("you rotated with rotation.T (W -> R^T W); the rotated weights are rotation @ W, with rotation "
-                 "(n_hidden, n_hidden) acting on the hidden space.")
-        fail(f"hidden-ReLU change = {got:.6f}, expected {want['hidden_relu']:.6f}: the rotated weights are "
-             "rotation @ model.W, and both losses come from utils.evaluate_loss (one fixed batch).")
-    return (f"rotation_loss_change: the bottleneck is rotation-invariant, the hidden ReLU is not "
-            f"(change {want['hidden_relu']:+.4f})")
+def seeded_training(n_features: int, n_hidden: int, sparsity: float, steps: int, seed: int
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the spec's training gives, on the CPU: every instance's W (4, n_hidden, n_features) and its
+    evaluate_loss (4,). Cached: the trusted side judges many answers on the same inputs."""
+    W, losses = _seeded(int(n_features), int(n_hidden), float(sparsity), int(steps), int(seed))
+    return W.clone(), losses.clone()
 
 
-check_rotation_loss_change = make_check(probe_rotation_loss_change, judge_rotation_loss_change)
+@lru_cache(maxsize=512)
+def _initial(n_features: int, n_hidden: int, seed: int) -> torch.Tensor:
+    return ToyModel(n_features, n_hidden, N_INSTANCES, seed=seed, device="cpu").W.detach().clone()
 
 
-EXERCISES = {
-    "test_analyze_superposition": ("analyze_superposition", probe_analyze_superposition, judge_analyze_superposition),
-    "test_feature_dimensionality": ("feature_dimensionality", probe_feature_dimensionality,
-                                    judge_feature_dimensionality),
-    "test_rotation_loss_change": ("rotation_loss_change", probe_rotation_loss_change, judge_rotation_loss_change),
-}
+# --- measurements of one W (n_hidden, n_features) -------------------------------------------------
+
+def _cosines(W: torch.Tensor) -> torch.Tensor:
+    W_hat = W / W.norm(dim=0, keepdim=True).clamp_min(1e-8)
+    return W_hat.T @ W_hat
+
+
+def _off_diagonal_mean(cos: torch.Tensor, absolute: bool = False) -> float:
+    k = cos.shape[0]
+    if k < 2:
+        return 0.0
+    off = cos[~torch.eye(k, dtype=torch.bool)]
+    return float((off.abs() if absolute else off).mean())
+
+
+def mean_cosines(W: torch.Tensor) -> dict[str, float]:
+    """The candidate mean cosines of W: the spec's, and those of the known formula mistakes."""
+    W = W.double()
+    keep = W.norm(dim=0) > THRESHOLD
+    cos = _cosines(W[:, keep])
+    right = _off_diagonal_mean(cos)
+    return {MEAN_RIGHT: right, MEAN_ABS: _off_diagonal_mean(cos, absolute=True),
+            MEAN_DIAGONAL: float(cos.mean()) if cos.numel() else math.nan, MEAN_HALF: right / 2,
+            MEAN_ALL: _off_diagonal_mean(_cosines(W))}
+
+
+def counts(W: torch.Tensor) -> dict[str, int]:
+    """The candidate counts of represented features: the spec's, and those of the known counting mistakes."""
+    W = W.double()
+    return {COUNT_RIGHT: int((W.norm(dim=0) > THRESHOLD).sum()),
+            COUNT_SQUARED: int((W.norm(dim=0) ** 2 > THRESHOLD).sum()),
+            COUNT_ROWS: int((W.norm(dim=1) > THRESHOLD).sum())}
+
+
+def is_polygon(W: torch.Tensor) -> bool:
+    """Every feature represented, in a regular polygon (mean cosine -1/(n-1)), with norms about 1."""
+    W = W.double()
+    n = W.shape[1]
+    keep = W.norm(dim=0) > THRESHOLD
+    return (n >= 2 and bool(keep.all()) and abs(_off_diagonal_mean(_cosines(W)) + 1 / (n - 1)) <= 0.03
+            and float((W**2).sum()) >= 0.8 * n)
+
+
+def two_features_worth(W: torch.Tensor) -> bool:
+    return 1.5 <= float((W.double() ** 2).sum()) <= 2.7
+
+
+def _label(value: float | None, candidates: dict[str, float], tolerance: float) -> str | None:
+    if value is None:
+        return None
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf"
+    for name, candidate in candidates.items():
+        if not math.isnan(candidate) and abs(value - candidate) <= tolerance:
+            return name
+    return OTHER
+
+
+def worse_instance(W: torch.Tensor, args: list, kwargs: dict) -> bool:
+    """Is W (nearly) one of the seeded instances, with a loss clearly above the best one's?"""
+    n_features, n_hidden, sparsity = args
+    every, losses = seeded_training(n_features, n_hidden, sparsity, kwargs["steps"], kwargs["seed"])
+    distance = (every - W.float()).abs().flatten(1).amax(dim=1)
+    j = int(distance.argmin())
+    return bool(distance[j] < 1e-3 and losses[j] > 1.005 * losses.min())
+
+
+# --- analyze_superposition -------------------------------------------------------------------------
+
+def probe_analyze_superposition(analyze_superposition: Any, inputs: Plain) -> Plain:
+    """{case: the returned dict as plain data, its figure replaced by {"type": the figure's class}}."""
+    raw = {}
+    for case, spec in inputs.items():
+        try:
+            result = analyze_superposition(*fresh(spec.get("args", [])), **fresh(spec.get("kwargs", {})))
+        except Exception as error:  # noqa: BLE001 - what the learner raised is judged
+            raw[case] = raised(error)
+            continue
+        if isinstance(result, dict) and "figure" in result:
+            figure = type(result["figure"])
+            result = {**result, "figure": {"type": f"{figure.__module__}.{figure.__qualname__}"}}
+        raw[case] = to_plain(result)
+    return raw
+
+
+def _oriented(W: Any, n_features: int, n_hidden: int) -> torch.Tensor | None:
+    """The returned W as (n_hidden, n_features): as it is, or transposed when it came (n_features, n_hidden)."""
+    if not isinstance(W, torch.Tensor) or not W.is_floating_point():
+        return None
+    if tuple(W.shape) == (n_hidden, n_features):
+        return W
+    if tuple(W.shape) == (n_features, n_hidden):
+        return W.T
+    return None
+
+
+def _case_features(result: Any, case: str, spec: Plain) -> Any:
+    if _raised(result):
+        return result
+    args, kwargs = spec["args"], spec["kwargs"]
+    n_features, n_hidden, _ = args
+    found: dict[str, Any] = {RETURNS: "dict" if isinstance(result, dict) else _kind(result), MISSING: None,
+                             W_SHAPE: None, W_FINITE: None, TRAINED: None}
+    if case in SPARSE_CASES:
+        found[POLYGON] = None
+    if case == DENSE:
+        found[TWO_FEATURES] = found[WORSE_INSTANCE] = None
+    found.update({COUNT_TYPE: None, COUNT: None, MEAN_TYPE: None, MEAN: None, FIGURE: None})
+    if not isinstance(result, dict):
+        return found
+    found[MISSING] = [key for key in KEYS if key not in result]
+    W = result.get("W")
+    found[W_SHAPE] = list(W.shape) if isinstance(W, torch.Tensor) else _kind(W)
+    count, mean = result.get("n_represented"), result.get("mean_cosine")
+    found[COUNT_TYPE] = _kind(count)
+    found[MEAN_TYPE] = "float" if isinstance(mean, int) and not isinstance(mean, bool) else _kind(mean)
+    figure = result.get("figure")
+    figure = figure.get("type") if isinstance(figure, dict) else _kind(figure)
+    found[FIGURE] = "a plotly go.Figure" if figure in PLOTLY else str(figure)
+    Wm = _oriented(W, n_features, n_hidden)
+    if Wm is None:
+        return found
+    found[W_FINITE] = bool(torch.isfinite(Wm).all())
+    if not found[W_FINITE]:
+        return found
+    found[TRAINED] = not any(torch.allclose(Wm.float(), W0, atol=1e-6, rtol=0)
+                             for W0 in _initial(n_features, n_hidden, kwargs["seed"]))
+    if case in SPARSE_CASES:
+        found[POLYGON] = is_polygon(Wm)
+    if case == DENSE:
+        found[TWO_FEATURES] = two_features_worth(Wm)
+        found[WORSE_INSTANCE] = worse_instance(Wm, args, kwargs)
+    found[COUNT] = _label(_number(count), counts(Wm), 0.0)
+    found[MEAN] = _label(_number(mean), mean_cosines(Wm), 1e-3)
+    return found
+
+
+def _changes(raw: Plain, inputs: Plain, a: str, b: str) -> bool | None:
+    """Do cases a and b (which differ in one input) return different W? None when either has no usable W."""
+    Ws = []
+    for case in (a, b):
+        result = raw.get(case) if isinstance(raw, dict) else None
+        n_features, n_hidden, _ = inputs[case]["args"]
+        Ws.append(_oriented(result.get("W"), n_features, n_hidden) if isinstance(result, dict) else None)
+    if any(W is None for W in Ws):
+        return None
+    return not torch.allclose(Ws[0].double(), Ws[1].double(), atol=1e-4, rtol=0)
+
+
+def features_analyze_superposition(raw: Plain, inputs: Plain) -> Plain:
+    found = {case: _case_features(raw.get(case) if isinstance(raw, dict) else raw, case, spec)
+             for case, spec in inputs.items()}
+    found[STEPS_MATTER] = _changes(raw, inputs, SPARSE, MORE_STEPS)
+    found[SEED_MATTERS] = _changes(raw, inputs, SPARSE, OTHER_SEED)
+    return found
+
+
+# --- rotation_loss_change --------------------------------------------------------------------------
+
+MODELS = {"ToyModel": ToyModel, "HiddenReLUModel": HiddenReLUModel}
+CHANGE, UNCHANGED = "change", "the model is left unchanged"
+
+
+def build_model(spec: Plain) -> ToyModel:
+    """A one-instance model from plain data: {"class", "n_features", "n_hidden", "sparsity", "activation", "W", "b_final"}."""
+    model = MODELS[spec["class"]](int(spec["n_features"]), int(spec["n_hidden"]), 1, sparsity=float(spec["sparsity"]),
+                                  activation=spec["activation"], device="cpu")
+    with torch.no_grad():
+        model.W.copy_(spec["W"])
+        model.b_final.copy_(spec["b_final"])
+    return model
+
+
+def probe_rotation_loss_change(rotation_loss_change: Any, inputs: Plain) -> Plain:
+    """{case: {"change": the return value, "W": model.W after the call, "b_final": model.b_final after it}}."""
+    raw = {}
+    with torch.random.fork_rng(devices=[]):
+        for case, spec in inputs.items():
+            model = build_model(spec["model"])
+            torch.manual_seed(int(spec["global_seed"]))
+            try:
+                change = to_plain(rotation_loss_change(model, spec["rotation"].clone()))
+            except Exception as error:  # noqa: BLE001 - what the learner raised is judged
+                raw[case] = raised(error)
+                continue
+            raw[case] = {"change": change, "W": to_plain(model.W), "b_final": to_plain(model.b_final)}
+    return raw
+
+
+def features_rotation_loss_change(raw: Plain, inputs: Plain) -> Plain:
+    found = {}
+    for case, spec in inputs.items():
+        result = raw.get(case) if isinstance(raw, dict) else raw
+        if _raised(result) or not isinstance(result, dict):
+            found[case] = result
+            continue
+        W, b = result.get("W"), result.get("b_final")
+        unchanged = (isinstance(W, torch.Tensor) and isinstance(b, torch.Tensor)
+                     and W.shape == spec["model"]["W"].shape and torch.equal(W, spec["model"]["W"])
+                     and b.shape == spec["model"]["b_final"].shape and torch.equal(b, spec["model"]["b_final"]))
+        found[case] = {CHANGE: result.get("change"), UNCHANGED: bool(unchanged)}
+    return found
+
+
+checks = LessonChecks("04_geometry",
+                      probes={"analyze_superposition": probe_analyze_superposition,
+                              "rotation_loss_change": probe_rotation_loss_change},
+                      features={"analyze_superposition": features_analyze_superposition,
+                                "rotation_loss_change": features_rotation_loss_change})
+check = checks.check
