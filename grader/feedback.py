@@ -17,16 +17,28 @@ import bleach
 import nbformat
 from nbconvert import HTMLExporter
 
+from grader import offline
+
 SAFE_MIME = ("text/plain", "image/png")
 # What rendered Markdown may keep: text structure, never script, style, forms, frames or event handlers.
 SAFE_TAGS = [*bleach.ALLOWED_TAGS, "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "code", "span",
-             "div", "table", "thead", "tbody", "tr", "th", "td", "del", "sup", "sub", "img"]
-SAFE_ATTRIBUTES = {**bleach.ALLOWED_ATTRIBUTES, "*": ["class", "id"], "img": ["alt", "src"]}
+             "div", "table", "thead", "tbody", "tr", "th", "td", "del", "sup", "sub", "img", *offline.MATHML_TAGS]
+
+
+def _allowed(tag: str, name: str, value: str) -> bool:
+    """Attributes rendered Markdown may keep: no event handlers, and nothing that makes the browser fetch or leave."""
+    if name in ("class", "id", "title", "alt"):
+        return True
+    if tag == "img" and name == "src":
+        return value.startswith("data:image/")  # embedded images only: a remote one would call out when opened
+    if tag == "a" and name == "href":
+        return value.startswith("#")
+    return tag in offline.MATHML_TAGS and name in offline.MATHML_ATTRIBUTES
 
 
 def clean_html(html: str) -> str:
     """nbconvert's sanitiser escapes headings and paragraphs; this one keeps them and still drops script."""
-    return bleach.clean(str(html), tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES, strip=True)
+    return bleach.clean(str(html), tags=SAFE_TAGS, attributes=_allowed, strip=True)
 
 
 def safe_outputs(outputs: list) -> list:
@@ -72,6 +84,8 @@ def feedback_notebook(nb: nbformat.NotebookNode, scores: dict, title: str) -> nb
             cells.append(nbformat.v4.new_markdown_cell(note))
         if cell.cell_type == "code":
             cell.outputs = safe_outputs(cell.get("outputs", []))
+        else:
+            cell.source = offline.typeset_math(cell.source)
         cell.pop("attachments", None)
         cells.append(cell)
     nb.cells = cells
@@ -104,9 +118,9 @@ def graded_notebook(submission: nbformat.NotebookNode, source: nbformat.Notebook
 
 
 def render(nb: nbformat.NotebookNode) -> str:
-    """The notebook as sanitised HTML: student Markdown and outputs cannot run script in a browser."""
+    """The notebook as sanitised HTML that runs no script and loads nothing from outside (maths is MathML)."""
     html, _ = HTMLExporter(sanitize_html=True, filters={"clean_html": clean_html}).from_notebook_node(nb)
-    return html
+    return offline.without_remote_loads(html)
 
 
 def write(nb: nbformat.NotebookNode, scores: dict, row, folder: Path) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -167,3 +168,43 @@ def test_solutions_command_runs_every_solution_and_builds_pages(course: Path, tm
     page = (tmp_path / "site" / f"{LESSON}.html").read_text()
     assert "Exercise (<code>ex_double</code>)" in page and "✔ double: right on every case" in page
     assert f'href="{LESSON}.html"' in (tmp_path / "site" / "index.html").read_text()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+BROWSER_OWN = re.compile(r"^https?://([a-z0-9-]+\.)*google\.com/")  # Chromium's own background calls, not the page's
+
+
+def requests_of(page: Path, tmp_path: Path) -> tuple[set[str], str]:
+    """(URLs Chromium requested while showing `page`, less its own background calls; the DOM), with the network shut."""
+    log = tmp_path / f"{page.stem}-net.json"
+    result = subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                             f"--user-data-dir={tmp_path / 'profile'}", "--proxy-server=127.0.0.1:9",
+                             "--host-resolver-rules=MAP * ~NOTFOUND", f"--log-net-log={log}",
+                             "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+                            capture_output=True, text=True, timeout=120)
+    urls = set(re.findall(r'"url":"([^"]+)"', log.read_text()))
+    return {u for u in urls if not BROWSER_OWN.match(u) and not u.startswith(("file:", "data:"))}, result.stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package (make test installs it)")
+def test_feedback_opens_offline_sends_no_request_and_typesets_maths(graded, tmp_path: Path):
+    """Opened in Chromium with the network shut, a feedback page requests nothing and shows its formulas as MathML."""
+    _, out = graded
+    page = out / "feedback" / "dave" / LESSON / f"{LESSON}.html"
+    requests, dom = requests_of(page, tmp_path)
+    assert requests == set()
+    assert "<math" in dom and "$d(x)" not in dom and "Content-Security-Policy" in page.read_text()
+    control = tmp_path / "control.html"  # the measurement can fail: a page with a remote image is caught
+    control.write_text('<html><body><img src="http://tracker.example/p.png"></body></html>')
+    assert requests_of(control, tmp_path)[0] == {"http://tracker.example/p.png"}
+
+
+def test_feedback_keeps_no_remote_image_link_or_script():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell('<img src="http://tracker.example/p.png"> [me](https://x.example) '
+                                              '<link rel="stylesheet" href="//cdn.example/s.css">')]
+    page = feedback.render(feedback.feedback_notebook(nb, {}, "# Feedback"))
+    assert not re.search(r"tracker\.example|x\.example|cdn\.example", page) and "<script" not in page

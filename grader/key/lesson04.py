@@ -42,7 +42,7 @@ def _seed(g: torch.Generator) -> int:
 
 # --- analyze_superposition -------------------------------------------------------------------------
 
-IGNORED_STEPS = 400  # what a wrong answer trains for whatever `steps` says: more than any case asks for
+IGNORED_STEPS = 300  # what a wrong answer trains for whatever `steps` says: more than any case asks for
 
 
 def _best(n_features, n_hidden, sparsity, steps, seed) -> torch.Tensor:
@@ -85,10 +85,10 @@ def analyze_inputs(g: torch.Generator) -> dict:
         return {"args": [n, h, S], "kwargs": {"steps": steps, "seed": seed}}
 
     n, S = _n(g, 4, 5), round(_u(g, 0.9, 0.97), 3)
-    steps, more = _n(g, 200, 250), _n(g, 30, 60)
+    steps, more = _n(g, 150, 200), _n(g, 25, 50)
     seed = _sparse_seed(g, n, S, (steps, steps + more))
     other = _sparse_seed(g, n, S, (steps,))
-    n_dense, dense_steps = _n(g, 5, 6), _n(g, 150, 220)
+    n_dense, dense_steps = _n(g, 5, 6), _n(g, 120, 180)
     dense_seed = next(s for s in iter(lambda: _seed(g), None) if _dense_ok(n_dense, dense_steps, s))
     n_one, one_steps = _n(g, 2, 4), _n(g, 3, 12)
     one_seed = next(s for s in iter(lambda: _seed(g), None) if _one_feature_ok(n_one, one_steps, s))

@@ -1,174 +1,170 @@
-"""Lesson 04's visible checks: the reference passes, each known wrong answer fails naming its misconception."""
+"""Lesson 04's checks, beyond the generic ones of test_answer_keys.py: the features of the trained exercise, the
+tricky cases the input builders guarantee, mistakes no declaration names, and the library code the lesson uses."""
 
 import copy
-from functools import lru_cache
+import math
 
-import plotly.graph_objects as go
+import nbformat
 import pytest
 import torch
 
-from utils import ToyModel, best_of_seeds, evaluate_loss, metrics, train
-from utils.checks import CheckFailed, decode_plain, encode_plain
+from grader import key as answer_key
+from grader.key import lesson04 as key
+from grader.lessons import REPO, source_notebook
+from utils import ToyModel, evaluate_loss, metrics, train
+from utils.checks import CheckFailed, judge
 from utils.checks import lesson04 as checks
 from utils.geometry import regular_polygon
 
+LESSON_KEY = answer_key.load(nbformat.read(source_notebook("04_geometry"), as_version=4), REPO)
 
-def through_json(probe, judge, learner, seed=0):
-    """What the grader does: probe in the sandbox, JSON across, judge in the trusted process."""
-    return judge(decode_plain(encode_plain(probe(learner, seed))), seed)
+
+@pytest.fixture(autouse=True)
+def secret(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_SECRET_FILE", str(tmp_path / "secret"))
+
+
+def visible(name):
+    exercise = next(e for e in LESSON_KEY.exercises if e.name == name)
+    return exercise, answer_key.visible_inputs(LESSON_KEY, exercise)
 
 
 # --- analyze_superposition -----------------------------------------------------------------------
 
-@lru_cache(maxsize=None)
-def trained_W(n_features, n_hidden, sparsity, steps, seed):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # these matrices are tiny: one thread is as fast, and immune to a busy machine
-    try:
-        model = ToyModel(n_features, n_hidden, 4, sparsity=sparsity, seed=seed, device="cpu")
-        train(model, steps=steps, batch_size=512, lr=5e-3, seed=seed, progress=False)
-        return model.W.detach()[best_of_seeds(model, 4)][0]
-    finally:
-        torch.set_num_threads(threads)
+def test_the_builder_makes_every_case_telling():
+    """Sparse cases are polygons, the dense case's instance 0 is clearly worse than the best one and has a feature
+    with 0.5 < norm < sqrt(0.5), and the last case represents exactly one feature."""
+    exercise, inputs = visible("analyze_superposition")
+    for given in [inputs, *answer_key.graded_inputs(LESSON_KEY, exercise, "carol")]:
+        for case in checks.SPARSE_CASES:
+            assert checks.is_polygon(key._best(*given[case]["args"], **given[case]["kwargs"])), case
+        args, kwargs = given[checks.DENSE]["args"], given[checks.DENSE]["kwargs"]
+        W, losses = checks.seeded_training(*args, **kwargs)
+        assert losses[0] > 1.01 * losses.min()
+        norms = W[int(losses.argmin())].norm(dim=0)
+        assert ((norms > 0.5) & (norms < math.sqrt(0.5))).any() and (norms < 0.5).any()
+        best = key._best(*given[checks.ONE_FEATURE]["args"], **given[checks.ONE_FEATURE]["kwargs"])
+        assert int((best.norm(dim=0) > 0.5).sum()) == 1
+        assert given[checks.MORE_STEPS]["kwargs"]["steps"] > given[checks.SPARSE]["kwargs"]["steps"]
+        assert given[checks.OTHER_SEED]["kwargs"]["seed"] != given[checks.SPARSE]["kwargs"]["seed"]
 
 
-def made_W(n_features, n_hidden, sparsity, steps, seed):
-    """What training gives, without training (fast): a polygon when sparse, two orthogonal features when dense."""
-    angle = 17.0 * seed
-    if sparsity >= 0.5:
-        return 1.13 * regular_polygon(n_features, angle)
-    return torch.cat([regular_polygon(4, angle)[:, :2], torch.full((2, n_features - 2), 0.01)], dim=1)
+def test_mean_cosine_candidates_tell_the_formulas_apart():
+    W = torch.tensor([[1.0, 0.0, -0.6, 0.1], [0.0, 1.0, -0.6, 0.1]])  # feature 3 is not represented
+    found = checks.mean_cosines(W)
+    cos = metrics.cosine_similarities(W[:, :3])
+    right = float((cos.sum() - 3) / 6)
+    assert found[checks.MEAN_RIGHT] == pytest.approx(right, abs=1e-6)
+    assert found[checks.MEAN_ABS] == pytest.approx(float((cos.abs().sum() - 3) / 6), abs=1e-6)
+    assert found[checks.MEAN_DIAGONAL] == pytest.approx(float(cos.mean()), abs=1e-6)
+    assert found[checks.MEAN_HALF] == pytest.approx(right / 2, abs=1e-6)
+    assert found[checks.MEAN_ALL] != pytest.approx(right, abs=1e-6)
+    assert checks.counts(W) == {checks.COUNT_RIGHT: 3, checks.COUNT_SQUARED: 3, checks.COUNT_ROWS: 2}
+    assert checks.mean_cosines(W[:, :1])[checks.MEAN_RIGHT] == 0.0  # fewer than two: 0.0, never nan
 
 
-def analyze(n_features, n_hidden, sparsity, steps=2000, seed=0, *, W=None, mean=None, absolute=False,
-            diagonal=False, every_feature=False, transpose=False, trained=False):
-    if W is None:
-        W = (trained_W if trained else made_W)(n_features, n_hidden, sparsity, steps, seed)
-    keep = torch.ones(n_features, dtype=torch.bool) if every_feature else W.norm(dim=0) > 0.5
-    cos = metrics.cosine_similarities(W[:, keep])
-    cos = cos.abs() if absolute else cos
+def test_a_regular_polygon_is_one_and_a_random_w_is_not():
+    for k in (4, 5, 6):
+        assert checks.is_polygon(1.1 * regular_polygon(k, 17.0))
+    assert not checks.is_polygon(torch.randn(2, 5, generator=torch.Generator().manual_seed(0)))
+    assert not checks.is_polygon(0.3 * regular_polygon(5))  # the shape without the norms
+
+
+def _solution(n_features, n_hidden, sparsity, steps=2000, seed=0, *, lr=5e-3, train_seed=None):
+    model = ToyModel(n_features, n_hidden, n_instances=4, sparsity=sparsity, seed=seed, device="cpu")
+    train(model, steps, batch_size=512, lr=lr, seed=seed if train_seed is None else train_seed, progress=False)
+    losses = evaluate_loss(model)
+    W = model.W.detach()[int(losses.argmin())]
+    keep = W.norm(dim=0) > 0.5
     k = int(keep.sum())
-    if mean is None:
-        mean = cos.mean().item() if diagonal else 0.0 if k < 2 else ((cos.sum() - cos.diagonal().sum()) / (k * (k - 1))).item()
-    return {"W": W.T if transpose else W, "mean_cosine": mean, "n_represented": int((W.norm(dim=0) > 0.5).sum()),
-            "figure": go.Figure()}
+    cos = metrics.cosine_similarities(W[:, keep])
+    mean = 0.0 if k < 2 else ((cos.sum() - cos.diagonal().sum()) / (k * (k - 1))).item()
+    import plotly.graph_objects as go
+    return {"W": W, "mean_cosine": mean, "n_represented": k, "figure": go.Figure()}
 
 
-def as_probability(n_features, n_hidden, sparsity, steps=2000, seed=0):
-    return analyze(n_features, n_hidden, 1 - sparsity, steps, seed)
+def test_a_student_style_solution_passes_and_the_reference_passes_graded_inputs():
+    checks.check("analyze_superposition", _solution)
+    exercise = key.ANALYZE_SUPERPOSITION
+    for inputs in answer_key.graded_inputs(LESSON_KEY, exercise, "dave"):
+        verdict = judge(LESSON_KEY.checks.observe(exercise.name, _solution, inputs),
+                        answer_key.expectation(LESSON_KEY, exercise, inputs))
+        assert verdict.ok, verdict
 
 
-def untrained(n_features, n_hidden, sparsity, steps=2000, seed=0):
-    return analyze(n_features, n_hidden, sparsity, steps, seed,
-                   W=ToyModel(n_features, n_hidden, 4, sparsity=sparsity, seed=seed).W.detach()[0])
+def test_a_run_with_other_random_draws_passes_as_on_a_gpu():
+    """On a GPU the batches are drawn by another generator: W is not the CPU's, but every feature still holds."""
+    checks.check("analyze_superposition", lambda *a, **k: _solution(*a, **k, train_seed=k.get("seed", 0) + 1))
 
 
-def no_figure(*args, **kwargs):
-    return {**analyze(*args, **kwargs), "figure": None}
+def test_training_with_other_settings_is_told_the_sparse_geometry():
+    with pytest.raises(CheckFailed, match="regular polygon"):
+        checks.check("analyze_superposition", lambda *a, **k: _solution(*a, **k, lr=2e-4))
 
 
-def test_analyze_superposition_reference_passes_through_json():
-    trained = lambda *a, **k: analyze(*a, **k, trained=True)  # noqa: E731
-    assert "5-gon" in through_json(checks.probe_analyze_superposition, checks.judge_analyze_superposition, trained)
-    for seed in (1, 2):
-        assert "-gon" in through_json(checks.probe_analyze_superposition, checks.judge_analyze_superposition, analyze, seed)
-
-
-@pytest.mark.parametrize("wrong, words", [
-    (lambda *a, **k: analyze(*a, **k, absolute=True), r"\|cos\|"),
-    (lambda *a, **k: analyze(*a, **k, diagonal=True), "includes the diagonal"),
-    (lambda *a, **k: analyze(*a, **k, transpose=True), "transposed"),
-    (as_probability, "probability a feature is zero"),
-    (untrained, "not trained"),
-    (no_figure, "go.Figure"),
-    (lambda *a, **k: [1, 2], "return a dict"),
-])
-def test_analyze_superposition_names_misconceptions(wrong, words):
-    with pytest.raises(CheckFailed, match=words):
-        checks.check_analyze_superposition(wrong)
-
-
-def test_analyze_superposition_mean_over_represented_features_only():
-    W = torch.tensor([[1.0, 0.0, 0.1], [0.0, 1.0, 0.1]])  # feature 2 is not represented
-    every = analyze(3, 2, 0.0, W=W, every_feature=True)
-    with pytest.raises(CheckFailed, match="represented ones only"):
-        checks._judge_measurements({**every, "keys": list(every)}, W, "dense")
-    checks._judge_measurements({**analyze(3, 2, 0.0, W=W), "keys": []}, W, "dense")
+def test_a_diverged_w_fails():
+    def diverged(*args, **kwargs):
+        result = _solution(*args, **kwargs)
+        return {**result, "W": result["W"] * math.nan}
+    with pytest.raises(CheckFailed, match="W finite"):
+        checks.check("analyze_superposition", diverged)
 
 
 # --- feature_dimensionality ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_feature_dimensionality_reference_passes_through_json(seed):
-    through_json(checks.probe_feature_dimensionality, checks.judge_feature_dimensionality,
-                 metrics.feature_dimensionality, seed)
+def test_feature_dimensionality_closed_forms():
+    assert torch.allclose(metrics.feature_dimensionality(3.0 * regular_polygon(5)), torch.full((5,), 0.4), atol=1e-5)
+    assert torch.allclose(metrics.feature_dimensionality(torch.tensor([[2.0, -2.0]])), torch.full((2,), 0.5))
+    exercise, inputs = visible("feature_dimensionality")
+    D = metrics.feature_dimensionality(inputs["antipodal pair"]["args"][0])
+    assert int(torch.isclose(D, torch.tensor(0.5), atol=1e-5).sum()) == 2  # the pair; the others share 3 dimensions
 
 
-@pytest.mark.parametrize("wrong, words", [
-    (lambda W: W.norm(dim=0) ** 2 / ((W.T @ W) ** 2).sum(dim=1), "unit vector"),
-    (lambda W: W.norm(dim=0) ** 2 / (((W / W.norm(dim=0)).T @ W) ** 2).sum(dim=1).sub(W.norm(dim=0) ** 2), "ALL j"),
-    (lambda W: metrics.feature_dimensionality(W.T), "ROW"),
-    (lambda W: 1 / metrics.feature_dimensionality(W), "antipodal pair"),
-])
-def test_feature_dimensionality_names_misconceptions(wrong, words):
-    with pytest.raises(CheckFailed, match=words):
-        checks.check_feature_dimensionality(wrong)
+def test_feature_dimensionality_is_the_papers_formula():
+    W = torch.randn(5, 12, generator=torch.Generator().manual_seed(7))
+    W_hat = W / W.norm(dim=0, keepdim=True)
+    assert torch.allclose(metrics.feature_dimensionality(W), W.norm(dim=0) ** 2 / ((W_hat.T @ W) ** 2).sum(dim=1),
+                          atol=1e-5)
 
 
 # --- rotation_loss_change ------------------------------------------------------------------------
 
-def rotated(model, rotation):
-    copied = copy.deepcopy(model)
-    with torch.no_grad():
-        copied.W.copy_(rotation @ model.W)
-    return copied
+def test_the_bottleneck_is_rotation_invariant_and_the_hidden_relu_is_not():
+    exercise, inputs = visible("rotation_loss_change")
+    for case, spec in inputs.items():
+        change = key.reference_rotation_loss_change(checks.build_model(spec["model"]), spec["rotation"])
+        assert (abs(change) < 1e-6) == case.startswith("bottleneck"), (case, change)
+    model = ToyModel(7, 4, sparsity=0.9, seed=11, device="cpu")
+    from utils.geometry import random_rotation
+    assert abs(key.reference_rotation_loss_change(model, random_rotation(4, seed=11))) < 1e-6
+    assert torch.equal(model.W, ToyModel(7, 4, sparsity=0.9, seed=11, device="cpu").W)
 
 
-def rotation_ok(model, rotation):
-    return float(evaluate_loss(rotated(model, rotation)) - evaluate_loss(model))
+def test_fresh_batches_of_another_size_are_told_to_use_the_same_batch():
+    def fresh_batches(model, rotation):
+        rotated = copy.deepcopy(model)
+        with torch.no_grad():
+            rotated.W.copy_(rotation @ model.W)
+        x, y = model.generate_batch(1000), model.generate_batch(1000)
+        return rotated.loss(x, rotated(x)).item() - model.loss(y, model(y)).item()
+    with pytest.raises(CheckFailed, match="SAME batch"):
+        checks.check("rotation_loss_change", fresh_batches)
 
 
-def in_place(model, rotation):
-    before = evaluate_loss(model)
-    with torch.no_grad():
-        model.W.copy_(rotation @ model.W)
-    return float(evaluate_loss(model) - before)
+def test_a_zero_dimensional_tensor_is_not_a_float():
+    with pytest.raises(CheckFailed, match=r"float\(\.\.\.\)"):
+        checks.check("rotation_loss_change", lambda model, rotation: torch.tensor(
+            key.reference_rotation_loss_change(model, rotation)))
 
 
-def fresh_batches(model, rotation):  # compares the losses on two different random batches
-    def loss(m):
-        x = m.generate_batch(4096)
-        return m.loss(x, m(x)).item()
-    return loss(rotated(model, rotation)) - loss(model)
-
-
-def rebuilt_as_toy_model(model, rotation):  # a new ToyModel loses the hidden ReLU
-    plain = ToyModel(model.n_features, model.n_hidden, sparsity=float(model.sparsity[0, 0]), activation=model.activation)
-    plain.load_state_dict(model.state_dict())
-    return rotation_ok(plain, rotation)
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_rotation_loss_change_reference_passes_through_json(seed):
-    assert "not" in through_json(checks.probe_rotation_loss_change, checks.judge_rotation_loss_change, rotation_ok, seed)
-
-
-@pytest.mark.parametrize("wrong, words", [
-    (in_place, "deepcopy"),
-    (fresh_batches, "SAME batch"),
-    (rebuilt_as_toy_model, "own class"),
-    (lambda model, rotation: -rotation_ok(model, rotation), "sign"),
-    (lambda model, rotation: rotation_ok(model, rotation.T), "rotation.T"),
-    (lambda model, rotation: "0.1", "float"),
-])
-def test_rotation_loss_change_names_misconceptions(wrong, words):
-    with pytest.raises(CheckFailed, match=words):
-        checks.check_rotation_loss_change(wrong)
-
-
-def test_exercises_cover_the_three_test_cells():
-    assert set(checks.EXERCISES) == {"test_analyze_superposition", "test_feature_dimensionality",
-                                     "test_rotation_loss_change"}
+def test_changing_the_bias_in_place_is_a_changed_model():
+    def bias_changed(model, rotation):
+        change = key.reference_rotation_loss_change(model, rotation)
+        with torch.no_grad():
+            model.b_final.zero_()
+        return change
+    with pytest.raises(CheckFailed, match="changed the model it was given"):
+        checks.check("rotation_loss_change", bias_changed)
 
 
 # --- utils.geometry (introduced in lesson 04) ----------------------------------------------------
