@@ -38,9 +38,9 @@ def sane_metadata(nb: nbformat.NotebookNode) -> list[str]:
     """Drop nbgrader metadata of the wrong shape (a submission may put anything there); returns what was dropped."""
     dropped = []
     for index, cell in enumerate(nb.cells):
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if meta is None:
+        if "nbgrader" not in cell.get("metadata", {}):
             continue
+        meta = cell.metadata["nbgrader"]
         if not isinstance(meta, dict) or not isinstance(meta.get("grade_id", ""), str):
             del cell.metadata["nbgrader"]
             dropped.append(f"cell {index + 1} had nbgrader metadata of the wrong type (ignored)")

@@ -225,3 +225,20 @@ def reached_for_answers(submission: nbformat.NotebookNode, source: nbformat.Note
             if re.search(pattern, code):
                 found.append(f"{exercise.cell_id} names the library answer {answer}")
     return found
+
+
+def demonstration_helpers(submission: nbformat.NotebookNode, source: nbformat.NotebookNode,
+                          judgement: Judgement) -> list[str]:
+    """Reasons a person can act on when grading hit a NameError for something a demonstration cell defines."""
+    source_ids = {c.get("id") for c in source.cells if not nbgrader_meta(c)}
+    demo_code = "\n".join(c.source for c in submission.cells if c.cell_type == "code" and not nbgrader_meta(c)
+                          and c.get("id") in source_ids and isinstance(c.source, str))
+    texts = [g.message for g in judgement.grades] + [str(e.get("error") or "") for e in judgement.cell_events.values()]
+    missing = sorted({name for text in texts for name in re.findall(r"name '(\w+)' is not defined", text)})
+    found = []
+    for name in missing:
+        if re.search(rf"^\s*(def|class)\s+{name}\b|^\s*{name}\s*=|^\s*(from\s+\S+\s+)?import\b[^\n]*\b{name}\b",
+                     demo_code, re.MULTILINE):
+            found.append(f"`{name}` is defined in a demonstration cell, which grading does not run (it runs only the "
+                         f"exercise cells and the cells you added): move `{name}` into the exercise cell that uses it")
+    return found

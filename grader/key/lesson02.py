@@ -241,7 +241,7 @@ def my_toy_model_inputs(g: torch.Generator) -> dict:
         "x": x, "x_hat": torch.relu(x + 0.3 * torch.randn(x.shape, generator=g)),
         "batch_size": 1000, "batch_seeds": [s0, s1, s2], "small_batch": 32,
         "W0": math.sqrt(2 / (n_hidden + n_features)) * torch.randn(n_instances, n_hidden, n_features, generator=g),
-        "train": {"steps": 100, "batch_size": 256, "lr": 0.02, "seed": train_seed},
+        "train": {"steps": 200, "batch_size": 256, "lr": 0.03, "seed": train_seed},
         "eval_batch": 4096, "eval_seed": eval_seed}}
 
 

@@ -188,11 +188,11 @@ ANALYZE_SUPERPOSITION = Exercise(
               _wrong(mean=lambda W: torch.tensor(_mean_cosine(W)))),
         Wrong("n_represented_tensor", "n_represented should be a Python int, not a tensor: use int(...) or .item().",
               _wrong(count=lambda W: (W.norm(dim=0) > THRESHOLD).sum())),
-        Wrong("squared_norm_count", "n_represented counts the features whose SQUARED norm exceeds 0.5; a feature is "
-              "represented when its norm ||W_i|| > 0.5.", _wrong(count=lambda W: int((W.norm(dim=0) ** 2 > 0.5).sum()))),
         Wrong("counted_rows", "n_represented counts rows of W (hidden dimensions) with norm > 0.5: features are the "
               "columns of W (n_hidden, n_features), so take the norm over dim=0.",
               _wrong(count=lambda W: int((W.norm(dim=1) > THRESHOLD).sum()))),
+        Wrong("squared_norm_count", "n_represented counts the features whose SQUARED norm exceeds 0.5; a feature is "
+              "represented when its norm ||W_i|| > 0.5.", _wrong(count=lambda W: int((W.norm(dim=0) ** 2 > 0.5).sum()))),
         Wrong("no_figure", "result['figure'] should be a plotly go.Figure of the learned geometry "
               "(plots.feature_directions(W) when n_hidden == 2, else plots.wtw_heatmap(W)).",
               _wrong(figure=lambda: None)),

@@ -293,7 +293,15 @@ def javascript_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-NOTEBOOK = {"rewrite_test_cells": rewrite_tests, "delete_test_cells": delete_tests, "inflate_points": inflate_points,
+def helper_in_demo_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Not an attack: an honest student whose exercise uses a helper defined in a demonstration cell."""
+    demo = next(c for c in nb.cells if c.cell_type == "code" and "nbgrader" not in c.metadata)
+    demo.source += "\n\ndef welch_helper(N, n):\n    return math.sqrt((N - n) / (n * (N - 1))) if N > n else 0.0\n"
+    _cell(nb, "ex_welch_bound").source = "def welch_bound(n_vectors, dim):\n    return welch_helper(n_vectors, dim)\n"
+    return nb
+
+
+NOTEBOOK = {"helper_in_demo_cell": helper_in_demo_cell, "rewrite_test_cells": rewrite_tests, "delete_test_cells": delete_tests, "inflate_points": inflate_points,
             "duplicate_cell_ids": duplicate_ids, "javascript_in_outputs": javascript_outputs}
 
 FILES = {

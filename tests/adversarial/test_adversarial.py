@@ -120,6 +120,7 @@ def test_forged_records_are_refused(batch):
     ("rewrite_test_cells", "locked but was edited"), ("delete_test_cells", "missing cells"),
     ("inflate_points", "points"), ("duplicate_cell_ids", "duplicated cells"),
     ("infinite_loop", ""), ("exit_midway", "stopped the grader"), ("fork_bomb", "processes"),
+    ("helper_in_demo_cell", "`welch_helper` is defined in a demonstration cell, which grading does not run"),
     ("fill_the_disk", "disk"),
 ])
 def test_tampering_and_broken_runs_are_reported(batch, attack, words):

@@ -1,0 +1,187 @@
+"""A submission can only cost its own row (issue 12): broken metadata, odd bytes, links and stale grades."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from grader import feedback, synthetic, trusted
+from grader.submission import InvalidSubmission, inspect
+
+FIXTURE = Path(__file__).parent / "fixtures" / "course"
+LESSON = "01_tiny"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def fixture_course(tmp_path_factory: pytest.TempPathFactory):
+    """The fixture course and one instructor secret for the whole module (a new secret would regrade everything)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COURSE_ROOT", str(FIXTURE))
+        patch.setenv("GRADER_SECRET_FILE", str(tmp_path_factory.mktemp("secret") / "secret"))
+        yield
+
+
+def source() -> nbformat.NotebookNode:
+    return nbformat.read(FIXTURE / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4)
+
+
+def test_a_huge_integer_or_garbage_on_the_results_channel_is_skipped():
+    events = "\n".join(["9" * 5000, '{"event": "probe", "set": ' + "9" * 5000 + "}", "[" * 100_000, "\udcff\x00",
+                        json.dumps({"event": "probe", "grade_id": ["x"], "set": 0}), '{"event": "done"}'])
+    cells, probes, done = trusted.parse_events(events)
+    assert cells == {} and probes == {} and done == {"event": "done"}
+
+
+def test_a_grade_id_of_the_wrong_type_is_ignored_and_reported(tmp_path: Path):
+    nb = synthetic.make_submission(LESSON, "all")
+    nb.cells[2].metadata["nbgrader"]["grade_id"] = ["ex_double"]
+    nb.cells[4].metadata["nbgrader"]["points"] = "50"
+    path = tmp_path / "sub.ipynb"
+    nbformat.write(nb, path)
+    problems = inspect(path, source()).problems
+    assert any("wrong type" in p for p in problems), problems
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12)
+CELL = st.fixed_dictionaries({
+    "cell_type": st.sampled_from(["code", "markdown", "raw"]),
+    "source": st.text(max_size=200) | st.lists(st.text(max_size=40), max_size=5),
+    "metadata": st.fixed_dictionaries({}, optional={"nbgrader": JSON | st.fixed_dictionaries({}, optional={
+        "grade_id": JSON | st.sampled_from(["ex_double", "test_double", "setup", "written_why"]),
+        "grade": JSON, "solution": JSON, "locked": JSON, "points": JSON})}),
+})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(cells=st.lists(CELL, max_size=8), events=st.lists(st.text(max_size=80) | JSON.map(json.dumps), max_size=10))
+def test_any_notebook_and_any_events_become_a_row_never_a_crash(cells, events, tmp_path_factory):
+    """Generated notebooks (wrong types everywhere, odd unicode) and arbitrary lines from the sandbox."""
+    folder = tmp_path_factory.mktemp("prop")
+    path = folder / "sub.ipynb"
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            cell.update(outputs=[], execution_count=None)
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 4}), errors="replace")
+    lesson_source = source()
+    try:
+        inspection = inspect(path, lesson_source)
+    except InvalidSubmission:
+        return  # an invalid row with its reason: what the grader writes for such a file
+    trusted.tampering(inspection.notebook, lesson_source)
+    trusted.reached_for_answers(inspection.notebook, lesson_source)
+    job, inputs = trusted.build_job(inspection.notebook, lesson_source, "student", 10.0)
+    json.dumps(job)
+    judgement = trusted.judge("\n".join(events), lesson_source, inputs, "finished")
+    assert len(judgement.grades) == 2 and all(g.points == 0 for g in judgement.grades)
+    trusted.demonstration_helpers(inspection.notebook, lesson_source, judgement)
+    graded = feedback.graded_notebook(inspection.notebook, lesson_source, judgement.cell_events)
+    feedback.render(feedback.feedback_notebook(graded, {}, "# Feedback"))
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, timeout=600)
+
+
+def rows(out: Path) -> dict[tuple[str, str], dict]:
+    with (out / "grades.csv").open(newline="") as f:
+        return {(r["student_id"], r["lesson"]): r for r in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory):
+    """One batch with links, odd names, odd output and tampering; graded once, then re-run in the tests."""
+    root = tmp_path_factory.mktemp("robust")
+    subs, out = root / "subs", root / "out"
+    honest = synthetic.make_submission(LESSON, "all")
+    synthetic.write_submission(honest, subs, "alice", LESSON)
+    synthetic.write_submission(honest, subs, "copycat", LESSON)  # byte for byte alice's
+    (subs / "linker" / LESSON).mkdir(parents=True)
+    os.link(subs / "alice" / LESSON / f"{LESSON}.ipynb", subs / "linker" / LESSON / f"{LESSON}.ipynb")
+    os.symlink(subs / "alice", subs / "folder_link")
+    (subs / "lesson_link").mkdir()
+    os.symlink(subs / "alice" / LESSON, subs / "lesson_link" / LESSON)
+    (subs / "shadow" / LESSON).mkdir(parents=True)
+    os.symlink("/etc/shadow", subs / "shadow" / LESSON / f"{LESSON}.ipynb")
+    (subs / "newline\n").mkdir()
+    synthetic.write_submission(honest, subs, "newline\n", LESSON)
+    loud = synthetic.make_submission(LESSON, "all", prelude="print('\\ud800 lone surrogate')")
+    synthetic.write_submission(loud, subs, "surrogate", LESSON)
+    claims = synthetic.make_submission(LESSON, ["ex_double"])
+    claims.cells.append(nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {
+        "grade": True, "points": 50, "grade_id": "bonus", "solution": False, "locked": False, "schema_version": 3}}))
+    synthetic.write_submission(claims, subs, "claimer", LESSON)
+    result = cli("autograde", str(subs), "--out", str(out), "--workers", "2")
+    return subs, out, result
+
+
+def test_the_batch_finishes_with_a_row_each(batch):
+    subs, out, result = batch
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert {s for s, _ in rows(out)} == {"alice", "copycat", "linker", "folder_link", "lesson_link", "shadow",
+                                         "newline\n", "surrogate", "claimer"}
+
+
+def test_symlinks_are_refused_at_every_level_and_the_reason_names_the_link(batch):
+    _, out, _ = batch
+    table = rows(out)
+    for student, link in (("folder_link", "folder_link"), ("lesson_link", f"lesson_link/{LESSON}"),
+                          ("shadow", f"shadow/{LESSON}/{LESSON}.ipynb")):
+        row = table[(student, LESSON)]
+        assert row["status"] == "invalid" and f"{link} is a symbolic link" in row["reason"], row
+        assert float(row["score"]) == 0
+
+
+def test_hard_links_and_identical_notebooks_are_graded_but_flagged(batch):
+    _, out, _ = batch
+    table = rows(out)
+    assert float(table[("linker", LESSON)]["score"]) == 3 and "hard-linked" in table[("linker", LESSON)]["flags"]
+    assert "identical notebook to" in table[("copycat", LESSON)]["flags"]
+    assert "copycat" in table[("alice", LESSON)]["flags"]
+
+
+def test_a_student_id_ending_in_a_newline_is_refused(batch):
+    _, out, _ = batch
+    row = rows(out)[("newline\n", LESSON)]
+    assert row["status"] == "invalid" and "student folder name" in row["reason"]
+
+
+def test_a_lone_surrogate_in_the_output_still_gets_graded_and_feedback(batch):
+    _, out, _ = batch
+    assert float(rows(out)[("surrogate", LESSON)]["score"]) == 3
+    assert "lone surrogate" in (out / "feedback" / "surrogate" / LESSON / f"{LESSON}.html").read_text()
+
+
+def test_an_added_cell_claiming_points_is_reported_as_tampering(batch):
+    _, out, _ = batch
+    row = rows(out)[("claimer", LESSON)]
+    assert float(row["score"]) == 2 and float(row["max_score"]) == 3 and "claims to be graded for 50 points" in row["reason"]
+
+
+def test_resume_regrades_when_limits_change_and_force_regrades_what_it_names(batch):
+    subs, out, _ = batch
+    again = cli("autograde", str(subs), "--out", str(out))
+    assert "5 unchanged since the last run" in again.stdout, again.stdout  # the 5 graded ones
+    longer = cli("autograde", str(subs), "--out", str(out), "--timeout", "700")
+    assert "unchanged" not in longer.stdout, longer.stdout
+    forced = cli("autograde", str(subs), "--out", str(out), "--timeout", "700", "--force", "alice")
+    assert "4 unchanged since the last run" in forced.stdout, forced.stdout
+
+
+def test_grading_one_lesson_keeps_the_other_lessons_rows(batch):
+    subs, out, _ = batch
+    with (out / "grades.csv").open("a", newline="") as f:
+        csv.writer(f).writerow(["alice", "02_other", 4.0, 5.0, 0.0, "graded", "", ""])
+    result = cli("autograde", str(subs), "--out", str(out), "--lesson", LESSON)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert ("alice", "02_other") in rows(out) and ("alice", LESSON) in rows(out)
