@@ -13,6 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     release = commands.add_parser("release", help="regenerate notebooks/<lesson>/ from solutions/<lesson>/")
     release.add_argument("--lesson")
+    release.add_argument("--no-timing", action="store_true",
+                         help="do not re-measure the reference's grading time (the lesson's default time limit)")
     commands.add_parser("check", help="fail when notebooks/ is stale or a committed notebook has outputs")
     bundle = commands.add_parser("bundle", help="write the student bundle (notebooks, utils, no answer key) to DIR")
     bundle.add_argument("dir", type=Path)
@@ -24,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="submissions graded at once (default: the number of cores)")
     grade.add_argument("--scheduler", help="run on Dask: 'local' for a local cluster, or a scheduler address "
                                            "(tcp://host:8786) whose workers share this repo and its .venv")
-    grade.add_argument("--timeout", type=float, default=600, help="seconds allowed per submission (default 600)")
+    grade.add_argument("--timeout", type=float,
+                       help="seconds allowed per submission (default: the lesson's recorded reference grading time "
+                            "x 4 + 10 s, see grader/timing.py; 600 when never measured)")
     grade.add_argument("--cell-timeout", type=float, default=120, help="seconds allowed per cell (default 120)")
     grade.add_argument("--memory-mb", type=int, default=4096, help="address-space limit per submission (default 4096)")
     grade.add_argument("--sets", type=int, default=2,
@@ -42,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "release":
         from grader.release import release as run_release
-        for path in run_release(args.lesson):
+        for path in run_release(args.lesson, timing=not args.no_timing):
             print(f"wrote {path}")
     elif args.command == "check":
         from grader.check import problems
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "autograde":
         from grader.autograde import Options, autograde
         from grader.sandbox import Limits
-        limits = Limits(wall_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_bytes=args.memory_mb * 2**20,
+        limits = Limits(wall_seconds=args.timeout or 0.0, cell_seconds=args.cell_timeout, memory_bytes=args.memory_mb * 2**20,
                         threads=max(1, (os.cpu_count() or 1) // max(1, args.workers)))
         autograde(args.submissions, args.out, args.lesson,
                   Options(limits, not args.unsafe_no_sandbox, max(1, args.sets), max(1, args.workers), args.scheduler,

@@ -21,14 +21,14 @@ import re
 import stat
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import as_completed as local_completed
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook
 from tqdm.auto import tqdm
 
-from grader import feedback, sandbox, trusted, workspace
+from grader import feedback, sandbox, timing, trusted, workspace
 from grader.key import GRADED_SETS
 from grader.view import withheld_view
 from grader.lessons import resolve, source_notebook, student_notebook
@@ -75,6 +75,7 @@ class Pending:
     record: Path
     key: dict
     utils_view: str | None
+    limits: sandbox.Limits
     retried: bool = False
 
 
@@ -103,13 +104,15 @@ def autograde(submissions: Path, out: Path, lesson: str | None = None, options: 
     for name in lessons:
         source = nbformat.read(source_notebook(name), as_version=4)
         student_copy = nbformat.read(student_notebook(name), as_version=4)
+        limits = options.limits if options.limits.wall_seconds else \
+            replace(options.limits, wall_seconds=timing.default_timeout(name, source))
         fingerprint = {"lesson": trusted.fingerprint(source, options.sets), "code": code,
-                       "limits": {k: v for k, v in asdict(options.limits).items() if k != "threads"}}
+                       "limits": {k: v for k, v in asdict(limits).items() if k != "threads"}}
         view = lesson_view(source, out)
         for student in students:
             row = Result(student, name, 0.0, *_max_points(source), status="graded")
             try:
-                prepared = prepare(submissions, row, source, student_copy, fingerprint, out, options, view)
+                prepared = prepare(submissions, row, source, student_copy, fingerprint, out, options, view, limits)
             except Exception as error:  # noqa: BLE001 - one submission can only cost its own row
                 prepared = _with(row, "error", f"grading failed before the run: {type(error).__name__}: {error}"), False
             if isinstance(prepared, Pending):
@@ -169,7 +172,8 @@ def lesson_view(source: nbformat.NotebookNode, out: Path) -> str | None:
 
 
 def prepare(submissions: Path, row: Result, source: nbformat.NotebookNode, student_copy: nbformat.NotebookNode,
-            fingerprint: dict, out: Path, options: Options, view: str | None = None) -> Pending | tuple[Result, bool]:
+            fingerprint: dict, out: Path, options: Options, view: str | None = None,
+            limits: sandbox.Limits | None = None) -> Pending | tuple[Result, bool]:
     """Everything before the sandbox: (row, reused) when no run is needed, else the Pending job."""
     student, lesson = row.student_id, row.lesson
     if not STUDENT_ID.fullmatch(student):
@@ -202,8 +206,9 @@ def prepare(submissions: Path, row: Result, source: nbformat.NotebookNode, stude
         return _with(row, "invalid", str(error)), False
     problems = (inspection.problems + trusted.tampering(inspection.notebook, student_copy)
                 + trusted.reached_for_answers(inspection.notebook, source))
-    job, inputs = trusted.build_job(inspection.notebook, source, student, options.limits.cell_seconds, options.sets)
-    return Pending(row, source, inspection.notebook, job, inputs, problems, record, key, view)
+    limits = limits or options.limits
+    job, inputs = trusted.build_job(inspection.notebook, source, student, limits.cell_seconds, options.sets)
+    return Pending(row, source, inspection.notebook, job, inputs, problems, record, key, view, limits)
 
 
 def notebook_digest(path: Path) -> str:
@@ -227,7 +232,7 @@ def run_all(pending: list[Pending], options: Options):
     """Yield (task, sandbox.Run) as runs finish: on local threads, or on a Dask cluster."""
     if not pending:
         return
-    args = [(json.dumps(task.job), options.limits, options.sandboxed, task.utils_view) for task in pending]
+    args = [(json.dumps(task.job), task.limits, options.sandboxed, task.utils_view) for task in pending]
     if options.scheduler is None:
         with ThreadPoolExecutor(max_workers=options.workers) as pool:
             futures: dict[Future, Pending] = {pool.submit(sandbox.run, *a): t for a, t in zip(args, pending)}

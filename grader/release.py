@@ -103,8 +103,12 @@ def expectations_file(lesson: str) -> Path:
     return student_notebook(lesson).with_suffix(".checks.json")
 
 
-def release(lesson: str | None = None) -> list[str]:
-    """Write notebooks/<lesson>/<lesson>.ipynb and its .checks.json for each lesson; returns the paths written."""
+def release(lesson: str | None = None, timing: bool = True) -> list[str]:
+    """Write notebooks/<lesson>/<lesson>.ipynb and its .checks.json for each lesson; returns the paths written.
+
+    With `timing`, also grade each reference solution once and record its time (grader.timing): the
+    lesson's default time limit.
+    """
     written = []
     for name in resolve(lesson):
         path = source_notebook(name)
@@ -121,4 +125,7 @@ def release(lesson: str | None = None) -> list[str]:
         if text is not None:
             expectations_file(name).write_text(text)
             written.append(str(expectations_file(name).relative_to(course())))
+            if timing:
+                from grader import timing as lesson_timing
+                written.append(str(lesson_timing.record(name, declared).relative_to(course())))
     return written

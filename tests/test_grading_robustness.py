@@ -168,6 +168,20 @@ def test_an_added_cell_claiming_points_is_reported_as_tampering(batch):
     assert float(row["score"]) == 2 and float(row["max_score"]) == 3 and "claims to be graded for 50 points" in row["reason"]
 
 
+def test_the_default_time_limit_comes_from_the_reference_grading_time(tmp_path: Path):
+    """A submission sleeping under the cell limit is stopped at the lesson's own limit, not after ten minutes."""
+    from grader import timing
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    sleeper = synthetic.make_submission(LESSON, "all", prelude="import time\ntime.sleep(100)")
+    synthetic.write_submission(sleeper, subs, "sleeper", LESSON)
+    assert cli("autograde", str(subs), "--out", str(out)).returncode == 0
+    limit = timing.default_timeout(LESSON, source())
+    recorded = json.loads((FIXTURE / "key" / "limits.json").read_text())[LESSON]["reference_seconds"]
+    assert limit == round(timing.MULTIPLE * recorded + timing.SLACK) < 100
+    row = rows(out)[("sleeper", LESSON)]
+    assert f"ran past its {limit:.0f} s limit" in row["reason"] and "second try" in row["reason"], row
+
+
 def test_resume_regrades_when_limits_change_and_force_regrades_what_it_names(batch):
     subs, out, _ = batch
     again = cli("autograde", str(subs), "--out", str(out))

@@ -81,6 +81,11 @@ def _one_feature_ok(n, steps, seed) -> bool:
 
 
 def analyze_inputs(g: torch.Generator) -> dict:
+    with checks.one_thread():
+        return _analyze_inputs(g)
+
+
+def _analyze_inputs(g: torch.Generator) -> dict:
     def case(n, h, S, steps, seed):
         return {"args": [n, h, S], "kwargs": {"steps": steps, "seed": seed}}
 
@@ -317,9 +322,10 @@ def _rotation_case(g: torch.Generator, cls: str, activation: str) -> dict:
 
 
 def rotation_inputs(g: torch.Generator) -> dict:
-    return {"bottleneck": _rotation_case(g, "ToyModel", "relu"),
-            "hidden ReLU": _rotation_case(g, "HiddenReLUModel", "linear"),
-            "hidden ReLU, another": _rotation_case(g, "HiddenReLUModel", "linear")}
+    with checks.one_thread():
+        return {"bottleneck": _rotation_case(g, "ToyModel", "relu"),
+                "hidden ReLU": _rotation_case(g, "HiddenReLUModel", "linear"),
+                "hidden ReLU, another": _rotation_case(g, "HiddenReLUModel", "linear")}
 
 
 def _in_place(model, rotation):

@@ -245,22 +245,18 @@ def _training(trained: Any, spec: Plain) -> Any:
     W0, b0 = spec["W0"], torch.zeros_like(spec["b_final"])
     if not (isinstance(W, torch.Tensor) and isinstance(b, torch.Tensor) and W.shape == W0.shape
             and b.shape == b0.shape):
-        return {"trained W and b_final": "missing, or not of the shapes of W and b_final"}
+        return dict.fromkeys((TRAINED_W, TRAINED_B, BEATS_ZEROS))
+    changed = {TRAINED_W: not torch.equal(W, W0), TRAINED_B: not torch.equal(b, b0)}
+    if not all(changed.values()) or not (torch.isfinite(W).all() and torch.isfinite(b).all()):
+        return {**changed, BEATS_ZEROS: None if not all(changed.values()) else False}
     from utils.model import ToyModel  # features run outside the sandbox, where utils.ToyModel is the library's
 
     n_features, n_hidden, n_instances = spec["args"]
-    evaluation = ToyModel(n_features, n_hidden, n_instances, device="cpu", **spec["kwargs"])
+    evaluation = _load(ToyModel(n_features, n_hidden, n_instances, device="cpu", **spec["kwargs"]), W.float(), b.float())
     x = evaluation.generate_batch(int(spec["eval_batch"]), torch.Generator().manual_seed(int(spec["eval_seed"])))
-
-    def loss(weights: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return evaluation.loss(x, _load(evaluation, weights.float(), bias.float())(x))
-
-    changed = {TRAINED_W: not torch.equal(W, W0), TRAINED_B: not torch.equal(b, b0)}
-    if not all(changed.values()):
-        return {**changed, BEATS_ZEROS: None}
-    finite = bool(torch.isfinite(W).all() and torch.isfinite(b).all())
-    return {**changed, BEATS_ZEROS: finite and bool((loss(W, b) < 0.85 * evaluation.loss(x, torch.zeros_like(x))).all())}
+    with torch.no_grad():
+        better = evaluation.loss(x, evaluation(x)) < 0.85 * evaluation.loss(x, torch.zeros_like(x))
+    return {**changed, BEATS_ZEROS: bool(better.all())}
 
 
 def features_my_toy_model(raw: Plain, inputs: Plain) -> Plain:

@@ -20,6 +20,8 @@ whether the model was left as it was.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -82,18 +84,25 @@ def _number(value: Any) -> float | None:
     return None
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Tiny models: one torch thread is as fast as many, and immune to a busy machine (often 20x faster then)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 # --- the spec's seeded training, as the trusted side reproduces it --------------------------------
 
 @lru_cache(maxsize=512)
 def _seeded(n_features: int, n_hidden: int, sparsity: float, steps: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is as fast, and immune to a busy machine
-    try:
+    with one_thread():
         model = ToyModel(n_features, n_hidden, N_INSTANCES, sparsity=sparsity, seed=seed, device="cpu")
         train(model, steps, batch_size=512, lr=5e-3, seed=seed, progress=False)
         return model.W.detach().clone(), evaluate_loss(model)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def seeded_training(n_features: int, n_hidden: int, sparsity: float, steps: int, seed: int
@@ -183,16 +192,17 @@ def worse_instance(W: torch.Tensor, args: list, kwargs: dict) -> bool:
 def probe_analyze_superposition(analyze_superposition: Any, inputs: Plain) -> Plain:
     """{case: the returned dict as plain data, its figure replaced by {"type": the figure's class}}."""
     raw = {}
-    for case, spec in inputs.items():
-        try:
-            result = analyze_superposition(*fresh(spec.get("args", [])), **fresh(spec.get("kwargs", {})))
-        except Exception as error:  # noqa: BLE001 - what the learner raised is judged
-            raw[case] = raised(error)
-            continue
-        if isinstance(result, dict) and "figure" in result:
-            figure = type(result["figure"])
-            result = {**result, "figure": {"type": f"{figure.__module__}.{figure.__qualname__}"}}
-        raw[case] = to_plain(result)
+    with one_thread():
+        for case, spec in inputs.items():
+            try:
+                result = analyze_superposition(*fresh(spec.get("args", [])), **fresh(spec.get("kwargs", {})))
+            except Exception as error:  # noqa: BLE001 - what the learner raised is judged
+                raw[case] = raised(error)
+                continue
+            if isinstance(result, dict) and "figure" in result:
+                figure = type(result["figure"])
+                result = {**result, "figure": {"type": f"{figure.__module__}.{figure.__qualname__}"}}
+            raw[case] = to_plain(result)
     return raw
 
 
@@ -287,7 +297,7 @@ def build_model(spec: Plain) -> ToyModel:
 def probe_rotation_loss_change(rotation_loss_change: Any, inputs: Plain) -> Plain:
     """{case: {"change": the return value, "W": model.W after the call, "b_final": model.b_final after it}}."""
     raw = {}
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), one_thread():
         for case, spec in inputs.items():
             model = build_model(spec["model"])
             torch.manual_seed(int(spec["global_seed"]))
