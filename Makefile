@@ -29,8 +29,11 @@ browser:
 	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null 2>&1 && \
 	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1; } || echo "chromium not installed: the site's browser tests will be skipped"; }
 
+# The student's Lab: nbgrader's instructor panels off (lab-config/), and --allow-root where it is needed
+# (containers and cloud notebook machines often run as root). LAB_ARGS passes more options, e.g. --no-browser.
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	JUPYTER_CONFIG_DIR="$(CURDIR)/lab-config" $(BIN)/jupyter lab --notebook-dir=notebooks \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 test: install sandbox browser
 	$(BIN)/python -m pytest
@@ -59,4 +62,4 @@ grade: install sandbox
 # Grade the written answers of a graded batch in nbgrader's formgrader (Nbgrader > Formgrader in JupyterLab).
 formgrade: install
 	@test -d "$(OUT)/workspace" || { echo "usage: make formgrade OUT=path/to/results (after make grade)"; exit 2; }
-	cd "$(OUT)/workspace" && $(abspath $(BIN))/jupyter lab
+	cd "$(OUT)/workspace" && $(abspath $(BIN))/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root)
