@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install sandbox browser lab test grade formgrade solutions release check site bundle
+.PHONY: install sandbox browser lab test grade formgrade solutions release check site bundle validate
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ browser:
 lab: install
 	JUPYTER_CONFIG_DIR="$(CURDIR)/lab-config" $(BIN)/jupyter lab --notebook-dir=notebooks \
 	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
+
+# Check a lesson notebook the way the grader will run it: make validate NOTEBOOK=notebooks/01_.../01_....ipynb
+validate: install
+	@test -n "$(NOTEBOOK)" || { echo "usage: make validate NOTEBOOK=notebooks/<lesson>/<lesson>.ipynb"; exit 2; }
+	$(BIN)/python -m utils.validate "$(NOTEBOOK)"
 
 test: install sandbox browser
 	$(BIN)/python -m pytest

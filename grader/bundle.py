@@ -37,7 +37,7 @@ MAKEFILE = """# `make lab`: creates .venv from requirements.txt (about 2-3 minut
 PYTHON ?= python3
 BIN := .venv/bin
 
-.PHONY: lab install
+.PHONY: lab install validate
 install: .venv/.installed
 
 .venv/.installed: requirements.txt pyproject.toml
@@ -49,6 +49,10 @@ install: .venv/.installed
 # Jupyter refuses to start as root unless told; containers and cloud notebooks often run as root.
 lab: install
 \t$(BIN)/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+# Before submitting: run the notebook the way the grader will, e.g. make validate NOTEBOOK=notebooks/01_x/01_x.ipynb
+validate: install
+\t$(BIN)/python -m utils.validate "$(NOTEBOOK)"
 """
 
 README = """# Superposition in neural networks: your course folder
@@ -68,6 +72,11 @@ then run the check cell below it:
 The checks compare your results with recorded results for a few fixed inputs. Your instructor grades
 the same exercises on other inputs, different for every student, so code that only fits the check's
 inputs will not get the points. Written answers are graded by your instructor.
+
+Before you submit, run `make validate NOTEBOOK=notebooks/<lesson>/<lesson>.ipynb` (save the notebook
+first). It runs your notebook the way the grader will (only the setup cells, your exercise cells and
+cells you added, in a fresh process) and then every check, and says what would fail and why: for
+example a helper you defined in a demonstration cell, which the grader does not run.
 
 Submit each `notebooks/<lesson>/<lesson>.ipynb` the way your instructor asks, under its own name; do
 not delete or reorder the cells. Keep the `.checks.json` file beside each notebook: the checks read it.

@@ -258,7 +258,7 @@ def judge(outputs: Any, expectation: Plain) -> Verdict:
 
 # --- the visible check ---------------------------------------------------------------------------
 
-def expectations_path(lesson: str) -> Path:
+def expectations_path(lesson: str, near: Path | None = None) -> Path:
     """Where `grader release` recorded the visible expectations: beside the student copy of the lesson.
 
     Looked for in the current folder and its parents (a lesson opened from notebooks/<lesson>/ or run
@@ -267,7 +267,8 @@ def expectations_path(lesson: str) -> Path:
     """
     name = f"{lesson}.checks.json"
     here = Path.cwd().resolve()
-    candidates = [here / name] + [p / "notebooks" / lesson / name for p in (here, *here.parents)]
+    candidates = ([near / name] if near else []) + [here / name]
+    candidates += [p / "notebooks" / lesson / name for p in (here, *here.parents)]
     candidates.append(Path(__file__).resolve().parents[2] / "notebooks" / lesson / name)
     if os.environ.get("COURSE_ROOT"):
         candidates.append(Path(os.environ["COURSE_ROOT"]) / "notebooks" / lesson / name)
@@ -283,8 +284,8 @@ def _recorded(path: str, mtime: float) -> dict:
     return decode_plain(Path(path).read_text())
 
 
-def recorded(lesson: str) -> dict:
-    path = expectations_path(lesson)
+def recorded(lesson: str, near: Path | None = None) -> dict:
+    path = expectations_path(lesson, near)
     return _recorded(str(path), path.stat().st_mtime)
 
 
