@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -12,6 +13,7 @@ import nbformat
 import pytest
 
 from grader import key as answer_key
+from grader import synthetic
 from grader.bundle import bundle
 from grader.lessons import REPO, lessons, source_notebook
 
@@ -85,3 +87,8 @@ def test_the_bundle_installs_in_a_fresh_venv_and_its_checks_work(built: Path, tm
     assert result.returncode == 0, result.stderr[-2000:]
     assert "✔ cosine_similarities" in result.stdout
     assert "WRONG: all your similarities are >= 0: you used |cos|" in result.stdout
+    work = shutil.copytree(lesson, tmp_path / "work")  # a student's copy of the lesson, finished
+    nbformat.write(synthetic.make_submission("01_superposition_basics", "all"), work / "01_superposition_basics.ipynb")
+    checked = subprocess.run([str(venv / "bin" / "python"), "-m", "utils.validate", "01_superposition_basics.ipynb"],
+                             capture_output=True, text=True, timeout=300, cwd=work)
+    assert checked.returncode == 0 and checked.stdout.count("✔") == 5, checked.stdout + checked.stderr
