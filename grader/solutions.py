@@ -19,6 +19,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
+from grader import offline
 from grader.lessons import resolve, source_notebook, student_notebook
 
 BANNERS = {
@@ -63,19 +64,27 @@ def with_banners(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def offline_html(nb: nbformat.NotebookNode, lesson: str) -> str:
+    """A page that works without a network: formulas as MathML, no CDN script; the figures' inline plotly.js stays."""
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = offline.typeset_math(cell.source)
+    body, _ = HTMLExporter().from_notebook_node(nb, resources={"metadata": {"name": lesson}})
+    return offline.without_remote_loads(body, scripts="'unsafe-inline' 'unsafe-eval'")
+
+
 def write_page(nb: nbformat.NotebookNode, lesson: str, site: Path) -> Path:
-    body, _ = HTMLExporter().from_notebook_node(with_banners(nb), resources={"metadata": {"name": lesson}})
     page = site / f"{lesson}.html"
-    page.write_text(body)
+    page.write_text(offline_html(with_banners(nb), lesson))
     return page
 
 
 def write_student_page(lesson: str, site: Path) -> Path:
     """The student copy as a page (no outputs, no solutions), to preview what students get."""
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(student_notebook(lesson), as_version=4))
     page = site / "student" / f"{lesson}.html"
     page.parent.mkdir(exist_ok=True)
-    page.write_text(body)
+    page.write_text(offline_html(nbformat.read(student_notebook(lesson), as_version=4), lesson))
     return page
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from chromium import CHROMIUM, offline_visit
+
 from grader import feedback, synthetic
 from grader.release import student_version
 from grader.submission import InvalidSubmission, inspect
@@ -170,36 +172,17 @@ def test_solutions_command_runs_every_solution_and_builds_pages(course: Path, tm
     assert f'href="{LESSON}.html"' in (tmp_path / "site" / "index.html").read_text()
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-BROWSER_OWN = re.compile(r"^https?://([a-z0-9-]+\.)*google\.com/")  # Chromium's own background calls, not the page's
-
-
-def requests_of(page: Path, tmp_path: Path) -> tuple[set[str], str]:
-    """(URLs Chromium requested while showing `page`, less its own background calls; the DOM), with the network shut."""
-    log = tmp_path / f"{page.stem}-net.json"
-    result = subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                             f"--user-data-dir={tmp_path / 'profile'}", "--proxy-server=127.0.0.1:9",
-                             "--host-resolver-rules=MAP * ~NOTFOUND", f"--log-net-log={log}",
-                             "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-                            capture_output=True, text=True, timeout=120)
-    urls = set(re.findall(r'"url":"([^"]+)"', log.read_text()))
-    return {u for u in urls if not BROWSER_OWN.match(u) and not u.startswith(("file:", "data:"))}, result.stdout
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package (make test installs it)")
 def test_feedback_opens_offline_sends_no_request_and_typesets_maths(graded, tmp_path: Path):
     """Opened in Chromium with the network shut, a feedback page requests nothing and shows its formulas as MathML."""
     _, out = graded
     page = out / "feedback" / "dave" / LESSON / f"{LESSON}.html"
-    requests, dom = requests_of(page, tmp_path)
+    requests, dom = offline_visit(page, tmp_path)
     assert requests == set()
     assert "<math" in dom and "$d(x)" not in dom and "Content-Security-Policy" in page.read_text()
     control = tmp_path / "control.html"  # the measurement can fail: a page with a remote image is caught
     control.write_text('<html><body><img src="http://tracker.example/p.png"></body></html>')
-    assert requests_of(control, tmp_path)[0] == {"http://tracker.example/p.png"}
+    assert offline_visit(control, tmp_path)[0] == {"http://tracker.example/p.png"}
 
 
 def test_feedback_keeps_no_remote_image_link_or_script():

@@ -229,7 +229,7 @@ WEIGHTED_LOSS = Exercise(
 
 def my_toy_model_inputs(g: torch.Generator) -> dict:
     n_features, n_hidden, n_instances = _n(g, 5, 7), 2, _n(g, 2, 4)  # 2 dimensions: superposition, negative bias
-    sparsity = (0.85 + 0.1 * torch.rand(n_instances, generator=g)).mul(1e4).round().div(1e4)
+    sparsity = (0.85 + 0.08 * torch.rand(n_instances, generator=g)).mul(1e4).round().div(1e4)
     importance = (0.5 + 0.5 * torch.rand(n_features, generator=g)).mul(1e4).round().div(1e4)
     seed, s0, s1, s2, train_seed, eval_seed = _seeds(g, 6)
     x = _sparse(g, 16, n_instances, n_features)
@@ -241,7 +241,7 @@ def my_toy_model_inputs(g: torch.Generator) -> dict:
         "x": x, "x_hat": torch.relu(x + 0.3 * torch.randn(x.shape, generator=g)),
         "batch_size": 1000, "batch_seeds": [s0, s1, s2], "small_batch": 32,
         "W0": math.sqrt(2 / (n_hidden + n_features)) * torch.randn(n_instances, n_hidden, n_features, generator=g),
-        "train": {"steps": 200, "batch_size": 256, "lr": 0.03, "seed": train_seed},
+        "train": {"steps": 100, "batch_size": 256, "lr": 0.03, "seed": train_seed},
         "eval_batch": 4096, "eval_seed": eval_seed}}
 
 

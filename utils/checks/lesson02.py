@@ -224,7 +224,7 @@ def _model_batches(draws: Any, spec: Plain) -> tuple[Any, Any]:
         if _raised(draw):
             return draw, draw
     if not all(isinstance(d, torch.Tensor) for d in draws):
-        return {TENSOR: False}, {TENSOR: False}
+        return {SHAPE: "not a tensor", ZERO_S: None, ZERO_1_MINUS_S: None}, {SAME_SEED: None, OTHER_SEED: None}
     n_features, n_hidden, n_instances = spec["args"]
     big, small, again, other = draws
     generator = {SAME_SEED: _same(small, again), OTHER_SEED: not _same(small, other)}
@@ -236,9 +236,10 @@ def _model_batches(draws: Any, spec: Plain) -> tuple[Any, Any]:
     return batches, generator
 
 
-def _training(trained: Any, spec: Plain) -> Any:
-    """Did training move W and b_final, and does the trained model beat predicting zeros? (A model trained on the
-    wrong sparsity does not; evaluated with utils.ToyModel, on the trusted side.)"""
+def _training(trained: Any, spec: Plain, right_batches: bool) -> Any:
+    """Did training move W and b_final, and does the trained model beat predicting zeros (evaluated with
+    utils.ToyModel, outside the sandbox)? The latter is judged only when W and b_final moved and the model's own
+    batches have sparsity S: a model trained on other data is told about its batches instead."""
     if _raised(trained) or not isinstance(trained, dict):
         return trained
     W, b = trained.get("W"), trained.get("b_final")
@@ -247,8 +248,10 @@ def _training(trained: Any, spec: Plain) -> Any:
             and b.shape == b0.shape):
         return dict.fromkeys((TRAINED_W, TRAINED_B, BEATS_ZEROS))
     changed = {TRAINED_W: not torch.equal(W, W0), TRAINED_B: not torch.equal(b, b0)}
-    if not all(changed.values()) or not (torch.isfinite(W).all() and torch.isfinite(b).all()):
-        return {**changed, BEATS_ZEROS: None if not all(changed.values()) else False}
+    if not (all(changed.values()) and right_batches):
+        return {**changed, BEATS_ZEROS: None}
+    if not (torch.isfinite(W).all() and torch.isfinite(b).all()):
+        return {**changed, BEATS_ZEROS: False}
     from utils.model import ToyModel  # features run outside the sandbox, where utils.ToyModel is the library's
 
     n_features, n_hidden, n_instances = spec["args"]
@@ -271,7 +274,7 @@ def features_my_toy_model(raw: Plain, inputs: Plain) -> Plain:
             "W init std": _init_std(raw.get("W init"), n_features, n_hidden, n_instances),
             "b_final starts at zero": bool((b_init == 0).all()) if isinstance(b_init, torch.Tensor) else None,
             "forward": raw.get("forward"), "loss": raw.get("loss"), "batches": batches, "generator": generator,
-            "training": _training(raw.get("trained"), spec)}
+            "training": _training(raw.get("trained"), spec, isinstance(batches, dict) and batches.get(ZERO_S) is True)}
 
 
 checks = LessonChecks("02_toy_model", probes={"generate_batch": probe_generate_batch, "MyToyModel": probe_my_toy_model},
