@@ -75,16 +75,33 @@ def score_note(grade_id: str, scores: dict) -> str | None:
     return f"{note}: {html.escape(printable(message))}" if message else f"{note}."
 
 
+# Past these, Markdown a student wrote is shown as plain text: parsing and typesetting hostile Markdown can
+# take seconds per kilobyte, and feedback is written for one submission at a time. The lesson's own text
+# (restored from the source, marked COURSE_TEXT by graded_notebook) is not counted.
+MARKDOWN_CELL_CHARS, MARKDOWN_CHARS = 5_000, 30_000
+COURSE_TEXT = "course_text"
+
+
+def as_text(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A Markdown cell too long to render safely (Markdown parsing can be slow on hostile input), as plain text."""
+    return nbformat.v4.new_raw_cell(cell.source, metadata=cell.get("metadata", {}))
+
+
 def feedback_notebook(nb: nbformat.NotebookNode, scores: dict, title: str) -> nbformat.NotebookNode:
     cells = [nbformat.v4.new_markdown_cell(title)]
+    budget = MARKDOWN_CHARS
     for cell in nb.cells:
+        if cell.cell_type == "markdown" and not cell.get("metadata", {}).pop(COURSE_TEXT, False):
+            budget -= len(cell.source)
+            if len(cell.source) > MARKDOWN_CELL_CHARS or budget < 0:
+                cell = as_text(cell)
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         note = score_note(grade_id, scores)
         if note:
             cells.append(nbformat.v4.new_markdown_cell(note))
         if cell.cell_type == "code":
             cell.outputs = safe_outputs(cell.get("outputs", []))
-        else:
+        elif cell.cell_type == "markdown":
             cell.source = offline.typeset_math(cell.source)
         cell.pop("attachments", None)
         cells.append(cell)
@@ -97,11 +114,16 @@ def graded_notebook(submission: nbformat.NotebookNode, source: nbformat.Notebook
     """The submission as graded: locked cells restored from the source, outputs from the sandboxed run."""
     originals = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in source.cells
                  if isinstance(c.metadata.get("nbgrader"), dict) and "grade_id" in c.metadata["nbgrader"]}
+    lesson_text = {c.get("id"): c for c in source.cells if c.cell_type == "markdown" and "nbgrader" not in c.metadata}
     nb = nbformat.from_dict(json.loads(json.dumps(submission)))
     for index, cell in enumerate(nb.cells):
+        cell.get("metadata", {}).pop(COURSE_TEXT, None)
         original = originals.get(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
         if original is not None and not original.metadata["nbgrader"].get("solution"):
             cell.source, cell.metadata = original.source, json.loads(json.dumps(original.metadata))
+        if cell.cell_type == "markdown" and cell.get("id") in lesson_text and "nbgrader" not in cell.metadata:
+            cell.source = lesson_text[cell["id"]].source  # the lesson's own text, as released
+            cell.metadata[COURSE_TEXT] = True
         if cell.cell_type != "code":
             continue
         cell.outputs, cell.execution_count = [], None

@@ -2,7 +2,8 @@
 
 What the submission can see: the Python installation and the virtual environment (read-only), a
 view of the `utils` package in which the lesson's answers are withheld (grader.view; read-only), the
-runner, and its own empty scratch folder (read-write, its working directory and HOME). Not the
+runner, and its own empty scratch folder, /tmp and /dev/shm (size-capped tmpfs in the sandbox's own
+memory, nothing on the host's disk; /scratch is its working directory and HOME). Not the
 grader package (the answer key), the instructor's secret, solutions/, the recorded expectations, the
 gradebook, other students' files or the instructor's home. No network (its own network namespace has only a loopback),
 its own PID namespace (every process it starts dies with it), no capabilities.
@@ -10,7 +11,10 @@ its own PID namespace (every process it starts dies with it), no capabilities.
 Limits: wall time for the whole submission (the watchdog kills the sandbox) and per cell (the runner
 interrupts the cell); address space; open files; file size (which also caps stdout/stderr, written
 to size-limited files); processes (RLIMIT_NPROC, and the watchdog, since rlimits do not bind root);
-disk (the watchdog stops a submission whose scratch folder grows past its quota).
+disk (the watchdog adds up the allocated blocks of its writable folders, deleted files still open and
+memfd files, and stops it past its quota); memory for all its processes together (resident sizes plus
+memfd files). The watchdog walks without recursion and stops a sandbox it cannot measure; whatever
+happens, the sandbox is killed when its run ends.
 """
 
 from __future__ import annotations
@@ -58,15 +62,23 @@ def bwrap_available() -> bool:
     return shutil.which("bwrap") is not None
 
 
-def bwrap_command(scratch: Path, utils_view: Path, limits: Limits) -> list[str]:
-    """bubblewrap arguments: a new root with read-only system and Python, and only `scratch` writable."""
+WRITABLE = ("scratch", "tmp", "dev/shm")  # the only writable folders inside, each a size-capped tmpfs
+
+
+def bwrap_command(utils_view: Path, limits: Limits) -> list[str]:
+    """bubblewrap arguments: a new root with read-only system and Python, and only size-capped tmpfs writable.
+
+    The writable folders live in the sandbox's own memory, not on the host's disk: the kernel enforces
+    their size (whatever the submission does: sparse, preallocated or unlinked files), and the watchdog
+    adds them up against the quota.
+    """
     python_prefixes = sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()})
-    size = str(limits.scratch_bytes)
+    size = str(limits.scratch_bytes + 4 * 2**20)  # a little over the quota, so that the watchdog sees the breach
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
            "--uid", "65534", "--gid", "65534", "--hostname", "sandbox", "--clearenv",
            # The private /tmp comes before the binds: a course or venv that lives under /tmp stays visible.
-           # RAM-backed folders are capped, and the watchdog counts them towards the disk quota too.
-           "--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
+           "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+           "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
     for system in ("/usr", "/etc/ld.so.cache", "/etc/alternatives", "/etc/ssl/certs"):
         if Path(system).exists():
             cmd += ["--ro-bind", system, system]
@@ -79,7 +91,7 @@ def bwrap_command(scratch: Path, utils_view: Path, limits: Limits) -> list[str]:
     for prefix in python_prefixes:
         cmd += ["--ro-bind", str(prefix), str(prefix)]
     cmd += ["--ro-bind", str(utils_view), str(UTILS), "--ro-bind", str(RUNNER), "/opt/grader/runner.py",
-            "--bind", str(scratch), "/scratch", "--chdir", "/scratch"]
+            "--perms", "1777", "--size", size, "--tmpfs", "/scratch", "--chdir", "/scratch"]
     return cmd
 
 
@@ -116,7 +128,7 @@ def run(job: str, limits: Limits, sandboxed: bool = True, utils_view: str | None
             # number would race with other grading threads opening and closing files.
             fd = str(events.fileno())
             if sandboxed:
-                cmd = [*bwrap_command(scratch, view, limits),
+                cmd = [*bwrap_command(view, limits),
                        *sum((["--setenv", k, v] for k, v in environment(limits).items()), []),
                        python, "-I", "/opt/grader/runner.py", fd]
                 # bwrap's own init (pid 1 inside) keeps the environment it was started with: give it nothing.
@@ -129,7 +141,10 @@ def run(job: str, limits: Limits, sandboxed: bool = True, utils_view: str | None
                                        env=env, pass_fds=(events.fileno(),), preexec_fn=lambda: apply_limits(limits),
                                        start_new_session=True)
             threading.Thread(target=_send, args=(process, job), daemon=True).start()
-            status, detail = _watch(process, scratch, limits)
+            try:
+                status, detail = _watch(process, None if sandboxed else scratch, limits)
+            finally:
+                _kill(process)  # whatever happened while watching, nothing of the submission outlives this run
         text = events_path.read_text(errors="replace")[: limits.file_bytes]
         if status == "finished" and '"event": "done"' not in text:
             tail = output_path.read_text(errors="replace")[-500:].strip()
@@ -150,13 +165,9 @@ def _send(process: subprocess.Popen, job: str) -> None:
 
 
 def _remove(folder: Path) -> None:
-    """Delete a run's folder; its last processes may still be dying, so retry briefly."""
-    for _ in range(50):
-        shutil.rmtree(folder, ignore_errors=True)
-        if not folder.exists():
-            return
-        time.sleep(0.1)
-    shutil.rmtree(folder, ignore_errors=True)
+    """Delete a run's folder, however deep a submission made it (rm -rf does not recurse on the stack)."""
+    subprocess.run(["rm", "-rf", "--one-file-system", str(folder)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=False)
 
 
 def _exit_reason(process: subprocess.Popen) -> str:
@@ -166,29 +177,39 @@ def _exit_reason(process: subprocess.Popen) -> str:
     return f"exit status {code}"
 
 
-def _watch(process: subprocess.Popen, scratch: Path, limits: Limits) -> tuple[str, str]:
-    """Wait for the sandbox; kill its whole process group when it breaks a limit only a watchdog sees."""
+def _watch(process: subprocess.Popen, scratch: Path | None, limits: Limits) -> tuple[str, str]:
+    """Wait for the sandbox; stop it when it breaks a limit only a watchdog sees, or when it cannot be measured.
+
+    `scratch` is the host folder of an unsandboxed run; a sandboxed run's writable folders are read
+    through its first process's root (/proc/PID/root).
+    """
     deadline = time.monotonic() + limits.wall_seconds
     while process.poll() is None:
-        reason = None
-        if time.monotonic() > deadline:
-            reason = ("timeout", f"the notebook ran past its {limits.wall_seconds:.0f} s limit and was stopped")
-        else:
-            processes = _descendants(process.pid)
-            if _written_bytes(scratch, processes) > limits.scratch_bytes:
-                reason = ("killed", f"the notebook wrote more than {limits.scratch_bytes // 2**20} MB (disk, /tmp and "
-                                    "/dev/shm together) and was stopped")
-            elif len(processes) > limits.processes:
-                reason = ("killed", f"the notebook started more than {limits.processes} processes and was stopped")
-            elif _resident_bytes(processes) > limits.memory_bytes:
-                reason = ("killed", f"the notebook's processes used more than {limits.memory_bytes // 2**20} MB of "
-                                    "memory together and were stopped")
+        try:
+            reason = _breach(process, scratch, limits, deadline)
+        except Exception as error:  # noqa: BLE001 - a sandbox that defeats measuring is stopped, not trusted
+            reason = ("killed", f"the notebook could not be measured ({type(error).__name__}) and was stopped")
         if reason:
-            _kill(process)
             return reason
         time.sleep(0.1)
-    _kill(process)  # anything left in its session
     return "finished", ""
+
+
+def _breach(process: subprocess.Popen, scratch: Path | None, limits: Limits, deadline: float) -> tuple[str, str] | None:
+    if time.monotonic() > deadline:
+        return "timeout", f"the notebook ran past its {limits.wall_seconds:.0f} s limit and was stopped"
+    processes = _descendants(process.pid)
+    if len(processes) > limits.processes:
+        return "killed", f"the notebook started more than {limits.processes} processes and was stopped"
+    folders = [scratch] if scratch else [Path(f"/proc/{pid}/root/{name}") for pid in processes[:1] for name in WRITABLE]
+    hidden_disk, hidden_memory = _open_unnamed_bytes(processes)
+    if sum(_folder_bytes(f) for f in folders) + hidden_disk > limits.scratch_bytes:
+        return "killed", (f"the notebook wrote more than {limits.scratch_bytes // 2**20} MB to disk (its folder, /tmp "
+                          "and /dev/shm together) and was stopped")
+    if _resident_bytes(processes) + hidden_memory > limits.memory_bytes:
+        return "killed", (f"the notebook's processes used more than {limits.memory_bytes // 2**20} MB of memory "
+                          "together and were stopped")
+    return None
 
 
 def _kill(process: subprocess.Popen) -> None:
@@ -199,24 +220,47 @@ def _kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
+MAX_ENTRIES = 200_000  # more files and folders than any lesson makes: counted as a breach, never walked forever
+
+
 def _folder_bytes(folder: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
+    """Space used under `folder` (allocated blocks, so sparse and preallocated files count), walked without recursion."""
+    total, entries, stack = 0, 0, [str(folder)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as listing:
+                for entry in listing:
+                    entries += 1
+                    if entries > MAX_ENTRIES:
+                        return 2**62
+                    info = entry.stat(follow_symlinks=False)
+                    total += max(info.st_blocks * 512, 4096 if entry.is_dir(follow_symlinks=False) else 0)
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except OSError:
+            continue
+    return total
+
+
+def _open_unnamed_bytes(processes: list[int]) -> tuple[int, int]:
+    """(bytes of deleted files still open, bytes of memfd files) held by the sandbox's processes."""
+    disk = memory = 0
+    for pid in processes:
+        try:
+            descriptors = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in descriptors:
+            path = f"/proc/{pid}/fd/{fd}"
             try:
-                total += os.lstat(os.path.join(root, name)).st_size
+                target = os.readlink(path)
+                if target.startswith("/memfd:"):
+                    memory += os.stat(path).st_blocks * 512
+                elif target.endswith(" (deleted)"):
+                    disk += os.stat(path).st_blocks * 512
             except OSError:
-                pass
-    return total
-
-
-def _written_bytes(scratch: Path, processes: list[int]) -> int:
-    """The scratch folder plus the sandbox's RAM-backed /tmp and /dev/shm, seen through its first process's root."""
-    total = _folder_bytes(scratch)
-    for pid in processes[:1]:
-        for folder in ("tmp", "dev/shm"):
-            total += _folder_bytes(Path(f"/proc/{pid}/root/{folder}"))
-    return total
+                continue
+    return disk, memory
 
 
 def _resident_bytes(processes: list[int]) -> int:

@@ -199,7 +199,7 @@ def _judge_sets(key: answer_key.LessonKey, exercise: answer_key.Exercise, result
             return False, str(event["error"])[:2000], "did_not_run"
         try:
             data = judged(decode_plain(str(event.get("data"))), features, given)
-            verdict = judge_results(data, answer_key.expectation(key, exercise, given))
+            verdict = judge_results(data, answer_key.expectation(key, exercise, given), reveal=False)
         except Exception as error:  # noqa: BLE001 - whatever came back, it is this submission's problem only
             return False, f"the result has an unexpected form ({type(error).__name__}: {str(error)[:200]})", "other"
         if not verdict.ok:

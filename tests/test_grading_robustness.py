@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +200,29 @@ def test_grading_one_lesson_keeps_the_other_lessons_rows(batch):
     result = cli("autograde", str(subs), "--out", str(out), "--lesson", LESSON)
     assert result.returncode == 0, result.stderr[-2000:]
     assert ("alice", "02_other") in rows(out) and ("alice", LESSON) in rows(out)
+
+
+def test_graded_feedback_never_states_an_expected_value():
+    """Red team: "got -1, expected 18" on secret inputs let 17 resubmissions build a lookup table of answers."""
+    from grader import key as answer_key
+    from utils.checks import judge
+    lesson = answer_key.load(nbformat.read(Path(trusted.__file__).parents[1] / "solutions" / "01_superposition_basics"
+                                           / "01_superposition_basics.ipynb", as_version=4), Path(trusted.__file__).parents[1])
+    exercise = next(e for e in lesson.exercises if e.name == "max_vectors_welch")
+    inputs = answer_key.graded_inputs(lesson, exercise, "mallory")[0]
+    expectation = answer_key.expectation(lesson, exercise, inputs)
+    verdict = judge(lesson.checks.observe(exercise.name, lambda dim, eps: -1, inputs), expectation, reveal=False)
+    assert not verdict.ok and "got -1" in verdict.message
+    values = [str(v) for v in expectation["reference"].values() if len(str(v)) > 1]
+    assert values and not any(re.search(rf"(?<![\w.]){re.escape(v)}(?![\w.])", verdict.message) for v in values)
+
+
+def test_hostile_markdown_is_shown_as_text_and_the_lesson_text_is_the_released_one():
+    """Red team: a 256 KB Markdown cell took 100 s to render in the grader's main thread."""
+    lesson_source = source()
+    nb = synthetic.make_submission(LESSON, "all")
+    nb.cells[0].source = "[a](#" * 20_000  # the lesson's intro, edited
+    nb.cells.append(nbformat.v4.new_markdown_cell("[b](#" * 20_000, metadata={feedback.COURSE_TEXT: True}))
+    graded = feedback.feedback_notebook(feedback.graded_notebook(nb, lesson_source, {}), {}, "# Feedback")
+    assert graded.cells[1].source.startswith("# A tiny lesson") and "[a](#" not in graded.cells[1].source
+    assert graded.cells[-1].cell_type == "raw"

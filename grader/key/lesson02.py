@@ -112,11 +112,9 @@ GENERATE_BATCH = Exercise(
               "along the features (S[:, None]), not along the instances.",
               lambda *a, **k: _batch(*a, **k, grid=_per_feature_grid)),
     ),
-    hints={"one S": "With one float S, every feature of every instance is zero with probability S.",
-           "S per instance": "A 1-D sparsity (n_instances,) gives one S per instance, for all its features.",
-           "S per feature": "A 2-D sparsity (n_instances, n_features) gives each feature of each instance its own S."},
     spec="Return a float tensor (batch_size, n_instances, n_features): each entry is independently 0 with "
-         "probability S, else uniform in [0, 1), every draw made with `generator`.",
+         "probability S, else uniform in [0, 1), every draw made with `generator`. S is a float, one per instance "
+         "(n_instances,) or one per instance and feature (n_instances, n_features).",
     passed="generate_batch: shape, sparsity per instance and per feature, uniform values, independent features, "
            "reproducible with its generator",
 )

@@ -3,8 +3,10 @@
 analyze_superposition trains toy models; its reference and wrong answers share the cached seeded training
 of utils.checks.lesson04 (the trusted side judges a score of answers on the same inputs, and most of them
 differ from the reference only in what they do with the trained W). Its input builder trains too, to pick
-seeds whose cases tell the mistakes apart: the dense case's instance 0 is clearly worse than the best one,
-and one of its features has a norm between 0.5 and sqrt(0.5).
+seeds whose cases tell the mistakes apart: the sparse cases are regular polygons; the dense case's instance
+0 is clearly worse than the best one, one of its features has a norm between 0.5 and sqrt(0.5) and one is
+not represented; the 1-D case represents exactly one feature (so that a mean over fewer than two is asked).
+Every norm stays 0.01 away from 0.5 and sqrt(0.5), so the counts do not hang on training's last digits.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import torch
 from grader.key import Exercise, Wrong
 from utils import metrics, plots
 from utils.checks import lesson04 as checks
+from utils.checks.lesson04 import (DENSE, MORE_STEPS, ONE_FEATURE, OTHER_SEED, SPARSE, THRESHOLD, is_polygon,
+                                   seeded_training, two_features_worth)
 from utils.geometry import regular_polygon
-from utils.checks.lesson04 import (DENSE, MORE_STEPS, ONE_FEATURE, OTHER_SEED, SEED_MATTERS, SPARSE, STEPS_MATTER,
-                                   THRESHOLD, is_polygon, seeded_training, two_features_worth)
 from utils.model import ToyModel
 from utils.training import evaluate_loss
 

@@ -86,9 +86,9 @@ def _batch(batch_size, n_instances, n_features, sparsity, generator=None, values
 
 
 @pytest.mark.parametrize("answer", [
-    lambda *a, generator=None: _batch(*a, generator, values_generator=False),
-    lambda *a, generator=None: _batch(*a, generator, mask_generator=False),
-    lambda *a, generator=None: _batch(*a, None),
+    lambda b, i, f, S, generator=None: _batch(b, i, f, S, generator, values_generator=False),
+    lambda b, i, f, S, generator=None: _batch(b, i, f, S, generator, mask_generator=False),
+    lambda b, i, f, S, generator=None: _batch(b, i, f, S, None),
 ], ids=["values_without_generator", "mask_without_generator", "no_generator_at_all"])
 def test_a_draw_without_the_generator_is_told_to_pass_it(answer):
     """The probe moves the global RNG between two calls with the same seed: any draw that skips `generator` shows."""
@@ -97,8 +97,8 @@ def test_a_draw_without_the_generator_is_told_to_pass_it(answer):
 
 def test_a_generator_of_its_own_fails():
     """Ignoring the given generator for a fixed seed of one's own: the same batch for every seed."""
-    def own_seed(*args, generator=None):
-        return _batch(*args, torch.Generator().manual_seed(0))
+    def own_seed(batch_size, n_instances, n_features, sparsity, generator=None):
+        return _batch(batch_size, n_instances, n_features, sparsity, torch.Generator().manual_seed(0))
     assert "another generator seed gives another batch" in _rejected(key.GENERATE_BATCH, own_seed)
 
 

@@ -5,6 +5,7 @@ import copy
 import math
 
 import nbformat
+import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -14,7 +15,7 @@ from grader.lessons import REPO, source_notebook
 from utils import ToyModel, evaluate_loss, metrics, train
 from utils.checks import CheckFailed, judge
 from utils.checks import lesson04 as checks
-from utils.geometry import regular_polygon
+from utils.geometry import random_rotation, regular_polygon
 
 LESSON_KEY = answer_key.load(nbformat.read(source_notebook("04_geometry"), as_version=4), REPO)
 
@@ -79,7 +80,6 @@ def _solution(n_features, n_hidden, sparsity, steps=2000, seed=0, *, lr=5e-3, tr
     k = int(keep.sum())
     cos = metrics.cosine_similarities(W[:, keep])
     mean = 0.0 if k < 2 else ((cos.sum() - cos.diagonal().sum()) / (k * (k - 1))).item()
-    import plotly.graph_objects as go
     return {"W": W, "mean_cosine": mean, "n_represented": k, "figure": go.Figure()}
 
 
@@ -135,7 +135,6 @@ def test_the_bottleneck_is_rotation_invariant_and_the_hidden_relu_is_not():
         change = key.reference_rotation_loss_change(checks.build_model(spec["model"]), spec["rotation"])
         assert (abs(change) < 1e-6) == case.startswith("bottleneck"), (case, change)
     model = ToyModel(7, 4, sparsity=0.9, seed=11, device="cpu")
-    from utils.geometry import random_rotation
     assert abs(key.reference_rotation_loss_change(model, random_rotation(4, seed=11))) < 1e-6
     assert torch.equal(model.W, ToyModel(7, 4, sparsity=0.9, seed=11, device="cpu").W)
 
@@ -170,7 +169,7 @@ def test_changing_the_bias_in_place_is_a_changed_model():
 # --- utils.geometry (introduced in lesson 04) ----------------------------------------------------
 
 def test_geometry_helpers():
-    from utils.geometry import HiddenReLUModel, mean_pairwise_cosine, random_rotation, rotation_2d
+    from utils.geometry import HiddenReLUModel, mean_pairwise_cosine, rotation_2d
     for k in (3, 4, 5, 7):
         assert abs(mean_pairwise_cosine(regular_polygon(k)) + 1 / (k - 1)) < 1e-5  # the lower bound, attained
     R = random_rotation(4, seed=3)

@@ -79,13 +79,17 @@ def encode_plain(data: Any) -> str:
     return json.dumps(convert(data), allow_nan=True)
 
 
+DTYPES = {str(d).removeprefix("torch."): d for d in (torch.float16, torch.bfloat16, torch.float32, torch.float64,
+                                                     torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8,
+                                                     torch.bool, torch.complex64, torch.complex128)}
+
+
 def decode_plain(text: str) -> Any:
-    """The inverse of encode_plain: JSON only, never pickle."""
+    """The inverse of encode_plain: JSON only, never pickle; dtypes from a fixed list (no attribute lookups)."""
     def convert(value: Any) -> Any:
         if isinstance(value, dict):
             if set(value) == {"tensor", "dtype"}:
-                dtype = getattr(torch, str(value["dtype"]), None)
-                return torch.tensor(value["tensor"], dtype=dtype if isinstance(dtype, torch.dtype) else None)
+                return torch.tensor(value["tensor"], dtype=DTYPES.get(str(value["dtype"])))
             return {k: convert(v) for k, v in value.items()}
         if isinstance(value, list):
             return [convert(v) for v in value]
@@ -153,9 +157,17 @@ def _kind(value: Any) -> str:
     return f"a {type(value).__name__}" if value is not None else "None"
 
 
-def differs(got: Any, want: Any, atol: float = 1e-5, rtol: float = 1e-4, where: str = "") -> str | None:
-    """None when `got` matches `want` (same type, shape and values within atol + rtol |want|), else what differs."""
+def differs(got: Any, want: Any, atol: float = 1e-5, rtol: float = 1e-4, where: str = "",
+            reveal: bool = True) -> str | None:
+    """None when `got` matches `want` (same type, shape and values within atol + rtol |want|), else what differs.
+
+    With reveal=False (graded inputs) the message never states an expected value, only the learner's own and
+    the expected type and shape: repeated submissions must not turn the feedback into a table of answers.
+    """
     at = f" at {where}" if where else ""
+
+    def expected(value: Any) -> str:
+        return f", expected {value}" if reveal else ", which is not the expected value"
     if isinstance(want, dict) and "raised" in want:
         if isinstance(got, dict) and got.get("raised") == want["raised"]:
             return None
@@ -174,10 +186,10 @@ def differs(got: Any, want: Any, atol: float = 1e-5, rtol: float = 1e-4, where: 
             return f"the values{at} differ"
         return None
     if isinstance(want, bool) or want is None or isinstance(want, str):
-        return None if type(got) is type(want) and got == want else f"got {got!r}{at}, expected {want!r}"
+        return None if type(got) is type(want) and got == want else f"got {got!r}{at}{expected(repr(want))}"
     if isinstance(want, int):
         if isinstance(got, int) and not isinstance(got, bool):
-            return None if got == want else f"got {got}{at}, expected {want}"
+            return None if got == want else f"got {got}{at}{expected(want)}"
         return f"got {_kind(got)}{at} ({got!r}), expected an int" if not isinstance(got, torch.Tensor) else \
             f"got {_kind(got)}{at}, expected an int (use int(...) or .item())"
     if isinstance(want, float):
@@ -186,15 +198,16 @@ def differs(got: Any, want: Any, atol: float = 1e-5, rtol: float = 1e-4, where: 
         if not isinstance(got, (int, float)) or isinstance(got, bool):
             return f"got {_kind(got)}{at}, expected a float"
         if math.isnan(want) or math.isinf(want):
-            return None if (math.isnan(want) and math.isnan(got)) or got == want else f"got {got!r}{at}, expected {want!r}"
-        return None if abs(got - want) <= atol + rtol * abs(want) else f"got {got:.6g}{at}, expected {want:.6g}"
+            return None if (math.isnan(want) and math.isnan(got)) or got == want else \
+                f"got {got!r}{at}{expected(repr(want))}"
+        return None if abs(got - want) <= atol + rtol * abs(want) else f"got {got:.6g}{at}{expected(f'{want:.6g}')}"
     if isinstance(want, list):
         if not isinstance(got, list):
             return f"got {_kind(got)}{at}, expected a list (or tuple) of {len(want)}"
         if len(got) != len(want):
             return f"got {len(got)} items{at}, expected {len(want)}"
         for k, (g, w) in enumerate(zip(got, want)):
-            found = differs(g, w, atol, rtol, f"{where}[{k}]")
+            found = differs(g, w, atol, rtol, f"{where}[{k}]", reveal)
             if found:
                 return found
         return None
@@ -207,11 +220,11 @@ def differs(got: Any, want: Any, atol: float = 1e-5, rtol: float = 1e-4, where: 
                     + (" and " if missing and extra else "") + (f"has unexpected {', '.join(map(repr, extra))}"
                                                                 if extra else "") + f" (keys: {', '.join(map(repr, want))})")
         for key in want:
-            found = differs(got[key], want[key], atol, rtol, f"{where}[{key!r}]")
+            found = differs(got[key], want[key], atol, rtol, f"{where}[{key!r}]", reveal)
             if found:
                 return found
         return None
-    return None if got == want else f"got {got!r}{at}, expected {want!r}"
+    return None if got == want else f"got {got!r}{at}{expected(repr(want))}"
 
 
 @dataclass
@@ -226,8 +239,10 @@ def _raised_anywhere(outputs: Plain, kind: str) -> bool:
     return f'"raised": "{kind}"' in text
 
 
-def judge(outputs: Any, expectation: Plain) -> Verdict:
+def judge(outputs: Any, expectation: Plain, reveal: bool = True) -> Verdict:
     """Compare judged data with an expectation: reference first, then each known wrong answer, then the hints.
+
+    reveal=False (the grader, on secret inputs): messages never state an expected value.
 
     expectation: {"name", "reference", "wrong": [{"id", "message", "output"}], "hints": {case: text},
                   "spec", "passed", "atol", "rtol"}; `outputs` and the outputs inside are dicts {case: value}.
@@ -243,7 +258,7 @@ def judge(outputs: Any, expectation: Plain) -> Verdict:
                                "available while the exercise is graded: write it yourself.", "library_answer")):
         if _raised_anywhere(outputs, kind) and not _raised_anywhere(reference, kind):
             return Verdict(False, why, misconception)
-    wrong_cases = {case: differs(outputs.get(case), reference[case], atol, rtol, case) for case in reference}
+    wrong_cases = {case: differs(outputs.get(case), reference[case], atol, rtol, case, reveal) for case in reference}
     wrong_cases = {case: why for case, why in wrong_cases.items() if why}
     if not wrong_cases:
         return Verdict(True, expectation.get("passed") or f"{name}: right on every case")

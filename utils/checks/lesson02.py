@@ -113,8 +113,8 @@ def _batch_features(draws: Any, spec: Plain) -> Any:
     if not found[TENSOR]:
         return found
     big, small, again, other = draws
-    found[SHAPE], found[FLOAT] = list(big.shape), big.is_floating_point()
-    if found[SHAPE] != [batch_size, n_instances, n_features] or not found[FLOAT]:
+    found[SHAPE], found[FLOAT] = str(tuple(big.shape)), big.is_floating_point()
+    if big.shape != (batch_size, n_instances, n_features) or not found[FLOAT]:
         return found
     x, S = big.double(), _grid(sparsity, n_instances, n_features)
     found[NONNEGATIVE], found[AT_MOST_ONE] = bool((x >= 0).all()), bool((x <= 1).all())
@@ -228,8 +228,8 @@ def _model_batches(draws: Any, spec: Plain) -> tuple[Any, Any]:
     n_features, n_hidden, n_instances = spec["args"]
     big, small, again, other = draws
     generator = {SAME_SEED: _same(small, again), OTHER_SEED: not _same(small, other)}
-    batches: dict[str, Any] = {SHAPE: list(big.shape), ZERO_S: None, ZERO_1_MINUS_S: None}
-    if batches[SHAPE] == [spec["batch_size"], n_instances, n_features]:
+    batches: dict[str, Any] = {SHAPE: str(tuple(big.shape)), ZERO_S: None, ZERO_1_MINUS_S: None}
+    if big.shape == (spec["batch_size"], n_instances, n_features):
         S = _grid(spec["kwargs"]["sparsity"], n_instances, n_features)
         batches[ZERO_S] = _zero_with_probability(big.double(), S)
         batches[ZERO_1_MINUS_S] = _zero_with_probability(big.double(), 1 - S)
