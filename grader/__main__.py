@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "(tcp://host:8786) whose workers share this repo and its .venv")
     grade.add_argument("--timeout", type=float,
                        help="seconds allowed per submission (default: the lesson's recorded reference grading time "
-                            "x 4 + 10 s, see grader/timing.py; 600 when never measured)")
+                            "x 8, at least 30 s: grader/timing.py; 600 when never measured)")
     grade.add_argument("--cell-timeout", type=float, default=120, help="seconds allowed per cell (default 120)")
     grade.add_argument("--memory-mb", type=int, default=4096, help="address-space limit per submission (default 4096)")
     grade.add_argument("--sets", type=int, default=2,

@@ -2,8 +2,9 @@
 
 `grader release` grades the reference solution of each lesson once (unsandboxed: it is the
 instructor's own code) and records its wall time beside the answer key, in `limits.json`. The
-default limit for a submission is then MULTIPLE times that plus SLACK seconds: a slow or sleeping
-submission holds a grading worker for seconds, not ten minutes. `--timeout` still overrides it.
+default limit for a submission is then MULTIPLE times that, and at least MINIMUM seconds (room for a
+loaded machine and for a student's slower but honest code): a sleeping submission holds a grading
+worker for half a minute, not ten. `--timeout` still overrides it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from grader import sandbox, synthetic, trusted
 from grader.lessons import course
 from grader.view import withheld_view
 
-MULTIPLE, SLACK = 4.0, 10.0
+MULTIPLE, MINIMUM = 8.0, 30.0
 FALLBACK = 600.0  # a lesson never measured (no key, or released before this existed)
 
 
@@ -56,10 +57,10 @@ def record(lesson: str, source: nbformat.NotebookNode) -> Path | None:
 
 
 def default_timeout(lesson: str, source: nbformat.NotebookNode) -> float:
-    """MULTIPLE x the recorded reference time + SLACK seconds (FALLBACK when never measured)."""
+    """MULTIPLE x the recorded reference time, at least MINIMUM seconds (FALLBACK when never measured)."""
     path = limits_file(source)
     try:
         seconds = float(json.loads(path.read_text())[lesson]["reference_seconds"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return FALLBACK
-    return round(MULTIPLE * seconds + SLACK)
+    return round(max(MULTIPLE * seconds, MINIMUM))

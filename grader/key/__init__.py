@@ -111,8 +111,23 @@ def load(source: nbformat.NotebookNode, course_root: Path) -> LessonKey | None:
 
 # --- expectations --------------------------------------------------------------------------------
 
+_EXPECTATIONS: dict[tuple[str, str, str], Plain] = {}  # recent expectations: a regrade or a test asks again
+
+
 def expectation(key: LessonKey, exercise: Exercise, inputs: Plain) -> Plain:
-    """The reference's judged data on `inputs` and that of every known wrong answer that it tells apart."""
+    """The reference's judged data on `inputs` and that of every known wrong answer that it tells apart.
+
+    Cached by the inputs' content (some references train a model: computing them twice costs seconds).
+    """
+    cache_key = (key.lesson, exercise.name, hashlib.sha256(encode_plain(inputs).encode()).hexdigest())
+    if cache_key not in _EXPECTATIONS:
+        if len(_EXPECTATIONS) > 256:
+            _EXPECTATIONS.pop(next(iter(_EXPECTATIONS)))
+        _EXPECTATIONS[cache_key] = _expectation(key, exercise, inputs)
+    return _EXPECTATIONS[cache_key]
+
+
+def _expectation(key: LessonKey, exercise: Exercise, inputs: Plain) -> Plain:
     probe, features = key.checks.probe(exercise.name), key.checks.features.get(exercise.name)
     reference = observe(probe, features, exercise.reference, inputs)
     wrong = []
@@ -124,13 +139,28 @@ def expectation(key: LessonKey, exercise: Exercise, inputs: Plain) -> Plain:
             "spec": exercise.spec, "passed": exercise.passed, "atol": exercise.atol, "rtol": exercise.rtol}
 
 
+def uniform(g: torch.Generator, low: float, high: float) -> float:
+    """A float drawn uniformly from [low, high) with `g`: for input builders, whose every choice comes from g."""
+    return low + (high - low) * float(torch.rand((), generator=g))
+
+
+def integer(g: torch.Generator, low: int, high: int) -> int:
+    """An int drawn uniformly from low..high (both included) with `g`."""
+    return int(torch.randint(low, high + 1, (), generator=g))
+
+
 def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def visible_seed(lesson: str, exercise: str) -> int:
+    """The seed of the generator that builds an exercise's visible inputs (public by design)."""
+    return _seed(b"visible", lesson, exercise, 0)
+
+
 def visible_inputs(key: LessonKey, exercise: Exercise) -> Plain:
     """The inputs of the visible check: public, fixed, recorded beside the student copy."""
-    return exercise.inputs(_generator(_seed(b"visible", key.lesson, exercise.name, 0)))
+    return exercise.inputs(_generator(visible_seed(key.lesson, exercise.name)))
 
 
 def recorded_expectations(key: LessonKey) -> dict:

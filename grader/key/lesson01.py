@@ -7,29 +7,21 @@ from fractions import Fraction
 
 import torch
 
-from grader.key import Exercise, Wrong
+from grader.key import Exercise, Wrong, integer, uniform
 from utils import metrics, packing
 
 LESSON = "01_superposition_basics"
 CHECKS = "utils.checks.lesson01"
 
 
-def _u(g: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=g))
-
-
-def _n(g: torch.Generator, low: int, high: int) -> int:
-    return int(torch.randint(low, high + 1, (), generator=g))
-
-
 # --- measure_interference ------------------------------------------------------------------------
 
 def interference_inputs(g: torch.Generator) -> dict:
-    n_hidden, n_features = _n(g, 2, 5), _n(g, 6, 11)
+    n_hidden, n_features = integer(g, 2, 5), integer(g, 6, 11)
     W = torch.randn(n_hidden, n_features, generator=g)
-    batch = torch.rand(_n(g, 3, 8), n_features, generator=g)
+    batch = torch.rand(integer(g, 3, 8), n_features, generator=g)
     sparse = batch * (torch.rand(batch.shape, generator=g) < 0.3)
-    k = _n(g, 4, 6)  # n_hidden = n_features: W W^T has the right shape, but not the values
+    k = integer(g, 4, 6)  # n_hidden = n_features: W W^T has the right shape, but not the values
     square_W, square_x = torch.randn(k, k, generator=g), torch.rand(4, k, generator=g)
     Q, _ = torch.linalg.qr(torch.randn(k + 2, k, generator=g))  # k orthonormal columns ...
     orthogonal_W = Q * (0.5 + 2 * torch.rand(k, generator=g))  # ... with different norms
@@ -91,9 +83,9 @@ MEASURE_INTERFERENCE = Exercise(
 # --- cosine_similarities -------------------------------------------------------------------------
 
 def cosine_inputs(g: torch.Generator) -> dict:
-    W = torch.randn(_n(g, 3, 5), _n(g, 6, 10), generator=g)
-    W_pair = torch.randn(_n(g, 3, 5), _n(g, 5, 9), generator=g)
-    W_pair[:, 3] = -_u(g, 0.5, 3) * W_pair[:, 0]  # an antipodal pair: cosine exactly -1
+    W = torch.randn(integer(g, 3, 5), integer(g, 6, 10), generator=g)
+    W_pair = torch.randn(integer(g, 3, 5), integer(g, 5, 9), generator=g)
+    W_pair[:, 3] = -uniform(g, 0.5, 3) * W_pair[:, 0]  # an antipodal pair: cosine exactly -1
     return {"random": {"args": [W]}, "antipodal": {"args": [W_pair]}}
 
 
@@ -127,10 +119,10 @@ COSINE_SIMILARITIES = Exercise(
 def welch_inputs(g: torch.Generator) -> dict:
     cases = {}
     for k in range(5):
-        dim = _n(g, 2, 40)
-        cases[f"N>n {k}"] = {"args": [dim + _n(g, 1, 300), dim]}
-    dim = _n(g, 2, 40)
-    cases["N<n"] = {"args": [_n(g, 1, dim - 1), dim]}
+        dim = integer(g, 2, 40)
+        cases[f"N>n {k}"] = {"args": [dim + integer(g, 1, 300), dim]}
+    dim = integer(g, 2, 40)
+    cases["N<n"] = {"args": [integer(g, 1, dim - 1), dim]}
     cases["N=n"] = {"args": [dim + 1, dim + 1]}
     return cases
 
@@ -171,11 +163,11 @@ _FLOAT_TRAPS = _float_traps()
 
 
 def max_vectors_inputs(g: torch.Generator) -> dict:
-    cases = {f"eps=0.1 {k}": {"args": [_n(g, 5, 95), 0.1]} for k in range(4)}
-    cases["any number"] = {"args": [_n(g, 100, 400), 0.1]}
-    cases["eps=0.25"] = {"args": [_n(g, 3, 15), 0.25]}
+    cases = {f"eps=0.1 {k}": {"args": [integer(g, 5, 95), 0.1]} for k in range(4)}
+    cases["any number"] = {"args": [integer(g, 100, 400), 0.1]}
+    cases["eps=0.25"] = {"args": [integer(g, 3, 15), 0.25]}
     for j in range(2):  # exact answers that floating point computes a hair below a whole number
-        dim, eps = _FLOAT_TRAPS[_n(g, 0, len(_FLOAT_TRAPS) - 1)]
+        dim, eps = _FLOAT_TRAPS[integer(g, 0, len(_FLOAT_TRAPS) - 1)]
         cases[f"whole number {j}"] = {"args": [dim, eps]}
     return cases
 
@@ -211,9 +203,9 @@ def expected_inputs(g: torch.Generator) -> dict:
     """(S, c) pairs with S and c away from the values where two formulas agree (S = 0.5, S = 0, c = +-1)."""
     cases = {}
     for k, (low, high) in enumerate(((0.05, 0.4), (0.6, 0.95), (0.95, 0.995))):
-        cases[f"S in [{low}, {high}]"] = {"args": [round(_u(g, low, high), 4), round(_u(g, 0.2, 0.9), 4)]}
-    cases["negative c"] = {"args": [round(_u(g, 0.6, 0.9), 4), round(-_u(g, 0.2, 0.9), 4)]}
-    cases["default c"] = {"args": [round(_u(g, 0.1, 0.4), 4)]}
+        cases[f"S in [{low}, {high}]"] = {"args": [round(uniform(g, low, high), 4), round(uniform(g, 0.2, 0.9), 4)]}
+    cases["negative c"] = {"args": [round(uniform(g, 0.6, 0.9), 4), round(-uniform(g, 0.2, 0.9), 4)]}
+    cases["default c"] = {"args": [round(uniform(g, 0.1, 0.4), 4)]}
     return cases
 
 

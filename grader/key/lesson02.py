@@ -13,20 +13,12 @@ import math
 import torch
 from torch import nn
 
-from grader.key import Exercise, Wrong
+from grader.key import Exercise, Wrong, integer, uniform
 from utils.data import sparse_features
 from utils.model import ToyModel
 
 LESSON = "02_toy_model"
 CHECKS = "utils.checks.lesson02"
-
-
-def _u(g: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=g))
-
-
-def _n(g: torch.Generator, low: int, high: int) -> int:
-    return int(torch.randint(low, high + 1, (), generator=g))
 
 
 def _seeds(g: torch.Generator, k: int) -> list[int]:
@@ -57,14 +49,14 @@ def _grid(sparsity, n_instances: int, n_features: int) -> torch.Tensor:
 
 def generate_batch_inputs(g: torch.Generator) -> dict:
     def case(n_instances: int, n_features: int, sparsity) -> dict:
-        return {"args": [_n(g, 800, 1200), n_instances, n_features, sparsity], "seeds": _seeds(g, 3),
-                "small_batch": _n(g, 48, 64), "global_seed": _seeds(g, 1)[0]}
+        return {"args": [integer(g, 800, 1200), n_instances, n_features, sparsity], "seeds": _seeds(g, 3),
+                "small_batch": integer(g, 48, 64), "global_seed": _seeds(g, 1)[0]}
 
-    n_instances, n_features = _n(g, 2, 4), _n(g, 4, 7)
-    one = case(n_instances, n_features, round(_u(g, 0.6, 0.9), 4))
-    n_instances, n_features = _n(g, 2, 4), _n(g, 5, 7)  # n_features != n_instances: a 1-D S cannot pass as per feature
+    n_instances, n_features = integer(g, 2, 4), integer(g, 4, 7)
+    one = case(n_instances, n_features, round(uniform(g, 0.6, 0.9), 4))
+    n_instances, n_features = integer(g, 2, 4), integer(g, 5, 7)  # n_features != n_instances: a 1-D S cannot pass as per feature
     per_instance = case(n_instances, n_features, _away_from_half(g, (n_instances,), 0.7, 0.95))
-    n_instances, n_features = _n(g, 2, 3), _n(g, 4, 6)
+    n_instances, n_features = integer(g, 2, 3), integer(g, 4, 6)
     per_feature = case(n_instances, n_features, _away_from_half(g, (n_instances, n_features), 0.65, 0.9))
     return {"one S": one, "S per instance": per_instance, "S per feature": per_feature}
 
@@ -124,11 +116,11 @@ GENERATE_BATCH = Exercise(
 
 def forward_inputs(g: torch.Generator) -> dict:
     cases = {}
-    for name, n_instances in (("instances", _n(g, 2, 4)), ("one instance", 1)):
-        n_hidden, n_features = _n(g, 2, 3), _n(g, 5, 7)
+    for name, n_instances in (("instances", integer(g, 2, 4)), ("one instance", 1)):
+        n_hidden, n_features = integer(g, 2, 3), integer(g, 5, 7)
         W = 0.8 * torch.randn(n_instances, n_hidden, n_features, generator=g)
         b = 0.3 * torch.randn(n_instances, n_features, generator=g)  # both signs: a missing ReLU or bias shows
-        cases[name] = {"args": [W, b, _sparse(g, _n(g, 8, 16), n_instances, n_features)]}
+        cases[name] = {"args": [W, b, _sparse(g, integer(g, 8, 16), n_instances, n_features)]}
     return cases
 
 
@@ -184,8 +176,8 @@ FORWARD = Exercise(
 
 def weighted_loss_inputs(g: torch.Generator) -> dict:
     cases = {}
-    for name, n_instances in (("instances", _n(g, 2, 4)), ("one instance", 1)):
-        n_features, batch = _n(g, 3, 7), _n(g, 8, 32)
+    for name, n_instances in (("instances", integer(g, 2, 4)), ("one instance", 1)):
+        n_features, batch = integer(g, 3, 7), integer(g, 8, 32)
         x = _sparse(g, batch, n_instances, n_features)
         x_hat = torch.relu(x + 0.3 * torch.randn(x.shape, generator=g))
         importance = 0.2 + 0.75 * torch.rand(n_instances, n_features, generator=g)  # never 0 or 1: I != I^2
@@ -226,7 +218,7 @@ WEIGHTED_LOSS = Exercise(
 # --- MyToyModel ----------------------------------------------------------------------------------
 
 def my_toy_model_inputs(g: torch.Generator) -> dict:
-    n_features, n_hidden, n_instances = _n(g, 5, 7), 2, _n(g, 2, 4)  # 2 dimensions: superposition, negative bias
+    n_features, n_hidden, n_instances = integer(g, 5, 7), 2, integer(g, 2, 4)  # 2 dimensions: superposition, negative bias
     sparsity = (0.85 + 0.08 * torch.rand(n_instances, generator=g)).mul(1e4).round().div(1e4)
     importance = (0.5 + 0.5 * torch.rand(n_features, generator=g)).mul(1e4).round().div(1e4)
     seed, s0, s1, s2, train_seed, eval_seed = _seeds(g, 6)

@@ -6,19 +6,11 @@ import math
 
 import torch
 
-from grader.key import Exercise, Wrong
+from grader.key import Exercise, Wrong, integer, uniform
 from utils import phase
 
 LESSON = "03_importance_sparsity"
 CHECKS = "utils.checks.lesson03"
-
-
-def _u(g: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=g))
-
-
-def _n(g: torch.Generator, low: int, high: int) -> int:
-    return int(torch.randint(low, high + 1, (), generator=g))
 
 
 def _sign(g: torch.Generator) -> float:
@@ -39,27 +31,27 @@ def regime_inputs(g: torch.Generator) -> dict:
     exceeds it too ("mid"), none with |W_i| > 0.5. The threshold cases hold weights between 0.5 and
     the threshold, whose labels change with it.
     """
-    big, small = (lambda: _u(g, 0.7, 1.3)), (lambda: _u(g, 0.0, 0.2))
+    big, small = (lambda: uniform(g, 0.7, 1.3)), (lambda: uniform(g, 0.0, 0.2))
     every = [[big(), -big()], [-big(), big()],            # superposed, either sign first
              [big(), big()], [-big(), -big()],            # same sign: not represented
              [big(), small()], [-big(), -small()], [big(), -small()],     # dedicated to feature 1
              [small(), big()], [-small(), -big()], [small(), -big()],     # dedicated to feature 2
              [small(), -small()]]                         # not represented
-    every += [[_sign(g) * big(), _sign(g) * big()] for _ in range(_n(g, 1, 3))]
+    every += [[_sign(g) * big(), _sign(g) * big()] for _ in range(integer(g, 1, 3))]
 
-    mid, low = (lambda: _u(g, 0.37, 0.46)), (lambda: _u(g, 0.27, 0.34))  # mid: norm > 0.52; low: sum > 0.54, norm < 0.49
+    mid, low = (lambda: uniform(g, 0.37, 0.46)), (lambda: uniform(g, 0.27, 0.34))  # mid: norm > 0.52; low: sum > 0.54, norm < 0.49
     weak = [[mid(), mid()], [-mid(), mid()], [mid(), -mid()], [low(), low()], [-low(), low()], [-low(), -low()],
             [mid(), -low()], [small(), -small()]]
 
-    t_low = round(_u(g, 0.2, 0.34), 4)
-    between = lambda: _u(g, t_low + 0.03, 0.47)  # represented at t_low, not at 0.5
-    tiny = lambda: _u(g, 0.0, t_low - 0.05)
+    t_low = round(uniform(g, 0.2, 0.34), 4)
+    between = lambda: uniform(g, t_low + 0.03, 0.47)  # represented at t_low, not at 0.5
+    tiny = lambda: uniform(g, 0.0, t_low - 0.05)
     below = [[between(), -between()], [-between(), between()], [between(), tiny()], [-tiny(), -between()],
              [tiny(), -tiny()], [between(), between()], [big(), -between()], [big(), -big()]]
 
-    t_high = round(_u(g, 0.65, 0.85), 4)
-    over = lambda: _u(g, 0.53, t_high - 0.03)  # represented at 0.5, not at t_high
-    large = lambda: _u(g, t_high + 0.05, 1.4)
+    t_high = round(uniform(g, 0.65, 0.85), 4)
+    over = lambda: uniform(g, 0.53, t_high - 0.03)  # represented at 0.5, not at t_high
+    large = lambda: uniform(g, t_high + 0.05, 1.4)
     above = [[over(), -over()], [-over(), over()], [large(), -over()], [-over(), -large()], [over(), over()],
              [large(), -large()], [-over(), small()]]
 
@@ -67,7 +59,7 @@ def regime_inputs(g: torch.Generator) -> dict:
             "small weights": {"args": [_rows(g, weak)]},
             "threshold below 0.5": {"args": [_rows(g, below)], "kwargs": {"threshold": t_low}},
             "threshold above 0.5": {"args": [_rows(g, above)], "kwargs": {"threshold": t_high}},
-            "random W": {"args": [torch.randn(_n(g, 16, 32), 1, 2, generator=g)]}}
+            "random W": {"args": [torch.randn(integer(g, 16, 32), 1, 2, generator=g)]}}
 
 
 def _labels(count: torch.Tensor, opposite: torch.Tensor) -> list[str]:
@@ -176,7 +168,7 @@ CLASSIFY_REGIME = Exercise(
 def loss_inputs(g: torch.Generator) -> dict:
     """(r, feature_probability) on both sides of r = 1 (a swap shows), p away from 0.5 (1 - p = p hides S for p)."""
     def log_u(low: float, high: float) -> float:
-        return round(math.exp(_u(g, math.log(low), math.log(high))), 4)
+        return round(math.exp(uniform(g, math.log(low), math.log(high))), 4)
     return {"r < 1": {"args": [log_u(0.1, 0.8), log_u(0.15, 0.4)]},
             "r > 1": {"args": [log_u(1.25, 10.0), log_u(0.6, 0.9)]},
             "sparse": {"args": [log_u(0.2, 5.0), log_u(0.02, 0.1)]},
@@ -255,10 +247,10 @@ CANDIDATE_LOSSES = Exercise(
 # --- superposition_boundary ----------------------------------------------------------------------
 
 def boundary_inputs(g: torch.Generator) -> dict:
-    cases = {f"r < 1 #{k}": {"args": [round(_u(g, 0.1, 0.9), 4)]} for k in range(3)}
-    cases.update({f"r > 1 #{k}": {"args": [round(_u(g, 1.1, 10.0), 4)]} for k in range(3)})
-    cases["small r"] = {"args": [round(_u(g, 0.01, 0.1), 4)]}
-    cases["large r"] = {"args": [round(_u(g, 10.0, 50.0), 4)]}
+    cases = {f"r < 1 #{k}": {"args": [round(uniform(g, 0.1, 0.9), 4)]} for k in range(3)}
+    cases.update({f"r > 1 #{k}": {"args": [round(uniform(g, 1.1, 10.0), 4)]} for k in range(3)})
+    cases["small r"] = {"args": [round(uniform(g, 0.01, 0.1), 4)]}
+    cases["large r"] = {"args": [round(uniform(g, 10.0, 50.0), 4)]}
     return cases
 
 

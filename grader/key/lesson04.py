@@ -17,7 +17,7 @@ import math
 import plotly.graph_objects as go
 import torch
 
-from grader.key import Exercise, Wrong
+from grader.key import Exercise, Wrong, integer, uniform
 from utils import metrics, plots
 from utils.checks import lesson04 as checks
 from utils.checks.lesson04 import (DENSE, MORE_STEPS, ONE_FEATURE, OTHER_SEED, SPARSE, THRESHOLD, is_polygon,
@@ -30,16 +30,8 @@ LESSON = "04_geometry"
 CHECKS = "utils.checks.lesson04"
 
 
-def _u(g: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=g))
-
-
-def _n(g: torch.Generator, low: int, high: int) -> int:
-    return int(torch.randint(low, high + 1, (), generator=g))
-
-
 def _seed(g: torch.Generator) -> int:
-    return _n(g, 1, 999_999)  # never 0: the seed a learner who ignores `seed` gets
+    return integer(g, 1, 999_999)  # never 0: the seed a learner who ignores `seed` gets
 
 
 # --- analyze_superposition -------------------------------------------------------------------------
@@ -93,13 +85,13 @@ def _analyze_inputs(g: torch.Generator) -> dict:
     def case(n, h, S, steps, seed):
         return {"args": [n, h, S], "kwargs": {"steps": steps, "seed": seed}}
 
-    n, S = _n(g, 4, 5), round(_u(g, 0.9, 0.97), 3)
-    steps, more = _n(g, 150, 200), _n(g, 25, 50)
+    n, S = integer(g, 4, 5), round(uniform(g, 0.9, 0.97), 3)
+    steps, more = integer(g, 150, 200), integer(g, 25, 50)
     seed = _sparse_seed(g, n, S, (steps, steps + more))
     other = _sparse_seed(g, n, S, (steps,))
-    n_dense, dense_steps = _n(g, 5, 6), _n(g, 120, 180)
+    n_dense, dense_steps = integer(g, 5, 6), integer(g, 120, 180)
     dense_seed = next(s for s in iter(lambda: _seed(g), None) if _dense_ok(n_dense, dense_steps, s))
-    n_one, one_steps = _n(g, 2, 3), _n(g, 3, 12)  # in 1-D every cosine is +-1: with 4 features the mean can be 0
+    n_one, one_steps = integer(g, 2, 3), integer(g, 3, 12)  # in 1-D every cosine is +-1: with 4 features the mean can be 0
     one_seed = next(s for s in iter(lambda: _seed(g), None) if _one_feature_ok(n_one, one_steps, s))
     return {SPARSE: case(n, 2, S, steps, seed), OTHER_SEED: case(n, 2, S, steps, other),
             MORE_STEPS: case(n, 2, S, steps + more, seed), DENSE: case(n_dense, 2, 0.0, dense_steps, dense_seed),
@@ -233,16 +225,16 @@ def _scaled_columns(g: torch.Generator, n_hidden: int, n_features: int) -> torch
 
 
 def dimensionality_inputs(g: torch.Generator) -> dict:
-    random = _scaled_columns(g, _n(g, 3, 5), _n(g, 6, 10))
-    k = _n(g, 3, 5)
+    random = _scaled_columns(g, integer(g, 3, 5), integer(g, 6, 10))
+    k = integer(g, 3, 5)
     square = _scaled_columns(g, k, k)  # rows and columns give the same shape, not the same values
-    n = _n(g, 7, 10)  # an antipodal pair (D = 1/2 each) orthogonal to the other features, in random places
+    n = integer(g, 7, 10)  # an antipodal pair (D = 1/2 each) orthogonal to the other features, in random places
     pair = _scaled_columns(g, 4, n)
     scale = 1.0 + float(torch.rand((), generator=g))
     pair[:, :2] = torch.tensor([[scale, -scale], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
     pair[0, 2:] = 0.0
     pair = pair[:, torch.randperm(n, generator=g)]
-    polygon = _u(g, 1.5, 3.5) * regular_polygon(_n(g, 3, 7), _u(g, 0, 90))
+    polygon = uniform(g, 1.5, 3.5) * regular_polygon(integer(g, 3, 7), uniform(g, 0, 90))
     return {"random": {"args": [random]}, "square": {"args": [square]}, "antipodal pair": {"args": [pair]},
             "scaled polygon": {"args": [polygon]}}
 
@@ -308,14 +300,14 @@ def _rotation(g: torch.Generator, n: int) -> torch.Tensor:
 
 def _rotation_case(g: torch.Generator, cls: str, activation: str) -> dict:
     while True:
-        n_hidden = _n(g, 2, 4)
-        n_features = _n(g, n_hidden + 2, 8)
+        n_hidden = integer(g, 2, 4)
+        n_features = integer(g, n_hidden + 2, 8)
         W = (1.0 + 0.6 * float(torch.rand((), generator=g))) * torch.randn(1, n_hidden, n_features, generator=g) \
             * math.sqrt(2 / (n_hidden + n_features))
         model = {"class": cls, "n_features": n_features, "n_hidden": n_hidden,
-                 "sparsity": round(_u(g, 0.6, 0.9), 3), "activation": activation,
+                 "sparsity": round(uniform(g, 0.6, 0.9), 3), "activation": activation,
                  "W": W, "b_final": 0.2 * torch.randn(1, n_features, generator=g) - 0.1}
-        case = {"model": model, "rotation": _rotation(g, n_hidden), "global_seed": _n(g, 0, 2**31 - 1)}
+        case = {"model": model, "rotation": _rotation(g, n_hidden), "global_seed": integer(g, 0, 2**31 - 1)}
         if cls == "ToyModel":
             return case
         built = checks.build_model(model)  # the hidden-ReLU change must tell its sign and R from R^T

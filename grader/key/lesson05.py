@@ -14,25 +14,12 @@ from collections.abc import Callable
 import torch
 
 from grader import key as answer_key
-from grader.key import Exercise, Wrong
+from grader.key import Exercise, Wrong, integer, uniform
 from utils import sycophancy as syc
 
 LESSON = "05_sycophancy_link"
 CHECKS = "utils.checks.lesson05"
 N_FEATURES = len(syc.FEATURES)
-
-
-def _u(g: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=g))
-
-
-def _n(g: torch.Generator, low: int, high: int) -> int:
-    return int(torch.randint(low, high + 1, (), generator=g))
-
-
-def _visible_seed(exercise: str) -> int:
-    """The seed of the generator that builds the visible inputs of `exercise` (public by design)."""
-    return answer_key._seed(b"visible", LESSON, exercise, 0)
 
 
 def _avoiding(exercise: str, draw: Callable[[torch.Generator], tuple[tuple[int, ...], ...]],
@@ -44,7 +31,7 @@ def _avoiding(exercise: str, draw: Callable[[torch.Generator], tuple[tuple[int, 
     or the feature of each case) share no index with the visible check's, in either order.
     """
     chosen = draw(g)
-    seed = _visible_seed(exercise)
+    seed = answer_key.visible_seed(LESSON, exercise)
     if g.initial_seed() == seed:
         return chosen
     visible = draw(torch.Generator().manual_seed(seed))
@@ -59,31 +46,31 @@ def _distinct(g: torch.Generator, n: int, k: int = 2) -> tuple[int, ...]:
 
 def _scaled(g: torch.Generator, v: torch.Tensor, low: float, high: float) -> torch.Tensor:
     """v rescaled to a norm in [low, high] (kept away from 1, so that a missing normalisation shows)."""
-    return v * (_u(g, low, high) / v.norm())
+    return v * (uniform(g, low, high) / v.norm())
 
 
 def _model(g: torch.Generator, pair: tuple[int, int], n_hidden: int) -> tuple[torch.Tensor, torch.Tensor]:
     """W (n_hidden, 8) with unequal column norms and features pair[1] = -c pair[0] (antipodal); b negative."""
     W = torch.randn(n_hidden, N_FEATURES, generator=g) * (0.5 + torch.rand(N_FEATURES, generator=g))
     i, j = pair
-    W[:, j] = -_u(g, 0.7, 1.3) * W[:, i]
+    W[:, j] = -uniform(g, 0.7, 1.3) * W[:, i]
     b = -0.05 - 0.25 * torch.rand(N_FEATURES, generator=g)
     return W, b
 
 
 def _batch(g: torch.Generator, low: int = 48, high: int = 96) -> torch.Tensor:
-    return syc.correlated_features(_n(g, low, high), 1, g)[:, 0]
+    return syc.correlated_features(integer(g, low, high), 1, g)[:, 0]
 
 
 # --- feature_direction ---------------------------------------------------------------------------
 
 def _direction_indices(g: torch.Generator) -> tuple[tuple[int, ...], ...]:
-    return _distinct(g, 6), (_n(g, 0, 2),)  # indices valid for every size drawn below
+    return _distinct(g, 6), (integer(g, 0, 2),)  # indices valid for every size drawn below
 
 
 def direction_inputs(g: torch.Generator) -> dict:
     (first, second), (square_index,) = _avoiding("feature_direction", _direction_indices, g)
-    n_hidden, n_features, k = _n(g, 2, 5), _n(g, 6, 10), _n(g, 3, 5)
+    n_hidden, n_features, k = integer(g, 2, 5), integer(g, 6, 10), integer(g, 3, 5)
     W = torch.randn(n_hidden, n_features, generator=g) * (0.3 + 2.7 * torch.rand(n_features, generator=g))
     W_square = torch.randn(k, k, generator=g) * (0.3 + 2.7 * torch.rand(k, generator=g))
     return {"feature": {"args": [W, first]}, "another feature": {"args": [W, second]},
@@ -118,17 +105,17 @@ FEATURE_DIRECTION = Exercise(
 
 def ablate_inputs(g: torch.Generator) -> dict:
     ((i,),) = _avoiding("ablate_direction", lambda g: (_distinct(g, N_FEATURES, 1),), g)
-    n_hidden = _n(g, 3, 5)
+    n_hidden = integer(g, 3, 5)
     W, _ = _model(g, (i, (i + 1) % N_FEATURES), n_hidden)
     x = _batch(g, 12, 30)
     cases = {"feature column": {"args": [x @ W.T, _scaled(g, W[:, i], 1.5, 3.5)]}}
-    h = torch.randn(_n(g, 6, 20), n_hidden, generator=g)
+    h = torch.randn(integer(g, 6, 20), n_hidden, generator=g)
     cases["random direction"] = {"args": [h, _scaled(g, torch.randn(n_hidden, generator=g), 0.2, 0.6)]}
-    k = _n(g, 3, 6)  # batch = n_hidden: a projection multiplied along the wrong axis still broadcasts
+    k = integer(g, 3, 6)  # batch = n_hidden: a projection multiplied along the wrong axis still broadcasts
     cases["batch = n_hidden"] = {"args": [torch.randn(k, k, generator=g),
                                           _scaled(g, torch.randn(k, generator=g), 1.5, 3.0)]}
     d = torch.randn(n_hidden, generator=g)
-    cases["unit direction"] = {"args": [torch.randn(_n(g, 6, 20), n_hidden, generator=g), d / d.norm()]}
+    cases["unit direction"] = {"args": [torch.randn(integer(g, 6, 20), n_hidden, generator=g), d / d.norm()]}
     return cases
 
 
@@ -182,7 +169,7 @@ def _pair(g: torch.Generator) -> tuple[tuple[int, ...]]:
 
 def damage_inputs(g: torch.Generator) -> dict:
     ((i, j),) = _avoiding("collateral_damage", _pair, g)
-    W, b = _model(g, (i, j), _n(g, 2, 4))
+    W, b = _model(g, (i, j), integer(g, 2, 4))
     x = _batch(g)
     return {"unit feature direction": {"args": [W, b, x, W[:, i] / W[:, i].norm()]},
             "raw feature column": {"args": [W, b, x, _scaled(g, W[:, j], 1.5, 3.0)]},
@@ -248,13 +235,13 @@ def _steer(W, b, x, direction, alpha, *, unit=_unit, readout=_readout, change=la
 
 def steering_inputs(g: torch.Generator) -> dict:
     ((i, j),) = _avoiding("steering_effect", _pair, g)
-    W, b = _model(g, (i, j), _n(g, 2, 4))
+    W, b = _model(g, (i, j), integer(g, 2, 4))
     x = _batch(g)
-    return {"unit direction, alpha > 0": {"args": [W, b, x, W[:, i] / W[:, i].norm(), round(_u(g, 0.3, 1.5), 3)]},
+    return {"unit direction, alpha > 0": {"args": [W, b, x, W[:, i] / W[:, i].norm(), round(uniform(g, 0.3, 1.5), 3)]},
             "raw feature column, alpha < 0": {"args": [W, b, x, _scaled(g, W[:, i], 1.5, 3.0),
-                                                       round(-_u(g, 0.3, 1.5), 3)]},
+                                                       round(-uniform(g, 0.3, 1.5), 3)]},
             "random direction": {"args": [W, b, x, _scaled(g, torch.randn(W.shape[0], generator=g), 0.3, 0.7),
-                                          round(_u(g, 0.5, 2.0), 3)]}}
+                                          round(uniform(g, 0.5, 2.0), 3)]}}
 
 
 STEER_UNIT = "The direction is not unit length here: steer by alpha * d / ||d||."

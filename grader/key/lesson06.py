@@ -11,20 +11,12 @@ from __future__ import annotations
 
 import torch
 
-from grader.key import Exercise, Wrong
+from grader.key import Exercise, Wrong, integer, uniform
 from utils import sae
 
 LESSON = "06_sparse_autoencoders"
 CHECKS = "utils.checks.lesson06"
 SAE_CLASS = "utils.sae.SparseAutoencoder"
-
-
-def _u(g: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=g))
-
-
-def _n(g: torch.Generator, low: int, high: int) -> int:
-    return int(torch.randint(low, high + 1, (), generator=g))
 
 
 def _decoder(g: torch.Generator, n_latents: int, n_input: int) -> torch.Tensor:
@@ -54,7 +46,7 @@ def reference_sae_encode(h: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tens
 def encode_inputs(g: torch.Generator) -> dict:
     cases = {}
     for name in ("sparse h", "dense h"):
-        n_input, n_latents, batch = _n(g, 3, 5), _n(g, 6, 10), _n(g, 11, 16)  # n_latents > n_input, batch > n_latents
+        n_input, n_latents, batch = integer(g, 3, 5), integer(g, 6, 10), integer(g, 11, 16)  # n_latents > n_input, batch > n_latents
         h = _sparse_h(g, batch, n_input) if name == "sparse h" else torch.randn(batch, n_input, generator=g)
         cases[name] = {"args": [h, torch.randn(n_input, n_latents, generator=g),
                                 -0.3 * (0.1 + torch.rand(n_latents, generator=g)),
@@ -96,10 +88,10 @@ def loss_inputs(g: torch.Generator) -> dict:
     """Two l1_coeff values, both away from 1 (where leaving l1_coeff out would not show)."""
     cases = {}
     for name, (low, high) in (("small l1_coeff", (0.05, 0.4)), ("large l1_coeff", (1.5, 3.0))):
-        n_input, n_latents, batch = _n(g, 3, 5), _n(g, 6, 10), _n(g, 6, 16)
+        n_input, n_latents, batch = integer(g, 3, 5), integer(g, 6, 10), integer(g, 6, 16)
         h, z = _sparse_h(g, batch, n_input), _z(g, batch, n_latents)
         h_hat = z @ _decoder(g, n_latents, n_input) + 0.5 * torch.randn(n_input, generator=g)
-        cases[name] = {"args": [h, z, h_hat, round(_u(g, low, high), 4)]}
+        cases[name] = {"args": [h, z, h_hat, round(uniform(g, low, high), 4)]}
     return cases
 
 
@@ -143,7 +135,7 @@ def reference_normalize_decoder(W_dec: torch.Tensor) -> torch.Tensor:
 def normalize_inputs(g: torch.Generator) -> dict:
     cases = {}
     for name in ("decoder", "another size"):
-        W_dec = _decoder(g, _n(g, 6, 10), _n(g, 3, 5))
+        W_dec = _decoder(g, integer(g, 6, 10), integer(g, 3, 5))
         W_dec[0] *= 2.5  # one long row: norms from 0.5 to about 3
         cases[name] = {"args": [W_dec]}
     return cases
@@ -192,11 +184,11 @@ def match_inputs(g: torch.Generator) -> dict:
     cases = {}
     for name in ("antipodal latent", "random"):
         while True:
-            n_hidden, n_features, n_latents = _n(g, 3, 4), _n(g, 4, 6), _n(g, 7, 10)  # n_latents != n_features
+            n_hidden, n_features, n_latents = integer(g, 3, 4), integer(g, 4, 6), integer(g, 7, 10)  # n_latents != n_features
             W = torch.randn(n_hidden, n_features, generator=g) * (0.3 + 2 * torch.rand(n_features, generator=g))
             W_dec = _decoder(g, n_latents, n_hidden)
             if name == "antipodal latent":
-                W_dec[2] = -_u(g, 1.5, 3.0) * W[:, 0]  # |cos| would call it a perfect match for feature 0
+                W_dec[2] = -uniform(g, 1.5, 3.0) * W[:, 0]  # |cos| would call it a perfect match for feature 0
                 W_dec[4] = 0.4 * W[:, 0] + 0.2 * W[:, 1]  # short but well aligned: raw dot products overlook it
             if _well_separated(W_dec, W):
                 break
@@ -253,13 +245,13 @@ MATCH_FEATURES = Exercise(
 
 def ablation_inputs(g: torch.Generator) -> dict:
     cases = {}
-    for name, k in (("one latent", 1), ("several latents", _n(g, 2, 3))):
-        n_hidden, n_latents, batch = _n(g, 3, 5), _n(g, 6, 10), _n(g, 8, 16)
+    for name, k in (("one latent", 1), ("several latents", integer(g, 2, 3))):
+        n_hidden, n_latents, batch = integer(g, 3, 5), integer(g, 6, 10), integer(g, 8, 16)
         h, z = torch.randn(batch, n_hidden, generator=g), _z(g, batch, n_latents)
         latents = sorted(torch.randperm(n_latents, generator=g)[:k].tolist())
         for j in latents:  # every chosen latent fires on input 0 and is silent on input 1
-            z[0, j], z[1, j] = _u(g, 0.3, 1.5), 0.0
-        z[0, [j for j in range(n_latents) if j not in latents][0]] = _u(g, 0.3, 1.5)  # and so does another one
+            z[0, j], z[1, j] = uniform(g, 0.3, 1.5), 0.0
+        z[0, [j for j in range(n_latents) if j not in latents][0]] = uniform(g, 0.3, 1.5)  # and so does another one
         cases[name] = {"args": [h, z, _decoder(g, n_latents, n_hidden), latents]}
     return cases
 

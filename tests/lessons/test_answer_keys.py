@@ -27,9 +27,12 @@ WRONG = [(lesson, exercise, wrong) for lesson, exercise in CASES for wrong in ex
 STUDENTS = ("alice", "bob")
 
 
-@pytest.fixture(autouse=True)
-def secret(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADER_SECRET_FILE", str(tmp_path / "secret"))
+@pytest.fixture(autouse=True, scope="module")
+def secret(tmp_path_factory):
+    """One instructor secret for the module, so that expectations computed for one test serve the next ones."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRADER_SECRET_FILE", str(tmp_path_factory.mktemp("secret") / "secret"))
+        yield
 
 
 def test_every_lesson_has_a_key():
