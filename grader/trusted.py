@@ -213,17 +213,20 @@ def reached_for_answers(submission: nbformat.NotebookNode, source: nbformat.Note
     key = lesson_key(source)
     if key is None:
         return []
+    answers = sorted({answer for exercise in key.exercises for answer in exercise.answers})
     source_ids = {c.get("id") for c in source.cells}
-    code = "\n".join(c.source for c in submission.cells if c.cell_type == "code" and isinstance(c.source, str)
-                     and (nbgrader_meta(c).get("solution") or c.get("id") not in source_ids))
     found = []
-    for exercise in key.exercises:
-        for answer in exercise.answers:
+    for index, cell in enumerate(submission.cells):
+        if cell.cell_type != "code" or not isinstance(cell.source, str):
+            continue
+        label = grade_id_of(cell) if nbgrader_meta(cell).get("solution") else \
+            (f"added cell {index + 1}" if cell.get("id") not in source_ids else None)
+        for answer in answers if label else ():
             name = answer.rpartition(".")[2]
             pattern = (rf"\.\s*{re.escape(name)}\b"  # an attribute of whatever the module was imported as
                        rf"|\bimport\b[^\n]*\b{re.escape(name)}\b|['\"]{re.escape(name)}['\"]")
-            if re.search(pattern, code):
-                found.append(f"{exercise.cell_id} names the library answer {answer}")
+            if re.search(pattern, cell.source):
+                found.append(f"{label} names the library answer {answer}")
     return found
 
 

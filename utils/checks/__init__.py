@@ -120,7 +120,7 @@ def fresh(value: Any) -> Any:
 def call(fn: Callable[..., Any], args: list | None = None, kwargs: dict | None = None) -> Any:
     """Call the learner's function on fresh copies of the inputs; its result as plain data, or what it raised."""
     try:
-        return to_plain(fn(*fresh(args or []), **fresh(kwargs or {})))
+        return to_plain(fn(*fresh(args or []), **{name: fresh(value) for name, value in (kwargs or {}).items()}))
     except Exception as error:  # noqa: BLE001 - which error the learner raised is part of what is judged
         return raised(error)
 

@@ -83,7 +83,6 @@ def _draw(generate_batch: Any, args: list, size: int, seed: int) -> Any:
     """One call with a fresh generator seeded `seed` (passed positionally, after `args`); the global RNG moves first,
     so a draw that does not use the generator changes between two calls with the same seed."""
     torch.rand(())
-    # Positional: utils.checks.fresh would read kwargs {"generator": {...}} as a generator spec itself.
     return call(generate_batch, [size, *args, {"generator": seed}])
 
 
