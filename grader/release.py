@@ -10,10 +10,10 @@ recorded as data in notebooks/<lesson>/<lesson>.checks.json.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import nbformat
 from nbgrader.preprocessors import (
@@ -26,6 +26,7 @@ from nbgrader.preprocessors import (
     LockCells,
 )
 
+import utils
 from grader import key as answer_key
 from grader.lessons import course, resolve, source_notebook, student_notebook
 from utils.checks import encode_plain
@@ -58,25 +59,35 @@ def with_declared_tests(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def _utils_modules(namespace: dict) -> set[ModuleType]:
-    """The utils modules a namespace uses, directly (modules, or where its functions and classes come from)."""
+def _utils_imports(path: Path) -> set[Path]:
+    """The utils source files a Python file imports (read from its import statements, not from what ran)."""
+    root = Path(utils.__file__).resolve().parent
     found = set()
-    for value in namespace.values():
-        module = value if isinstance(value, ModuleType) else sys.modules.get(getattr(value, "__module__", "") or "")
-        if module is not None and module.__name__.split(".")[0] == "utils":
-            found.add(module)
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] != "utils":
+                continue
+            for depth in range(1, len(parts) + 1):  # every package on the way is imported too
+                base = root.joinpath(*parts[1:depth])
+                for candidate in (base / "__init__.py", base.with_suffix(".py")):
+                    if candidate.is_file():
+                        found.add(candidate)
     return found
 
 
 def library_files(key: answer_key.LessonKey) -> list[Path]:
-    """The files the key's results depend on: utils.checks, the lesson's probes, and the utils modules it uses."""
-    seen: set[ModuleType] = set()
-    todo = _utils_modules(vars(key.module)) | {sys.modules["utils.checks"], sys.modules[key.probe_module]}
+    """The files the key's results depend on: utils.checks, the lesson's probes, and the utils code they import."""
+    todo = {Path(key.module.__file__), Path(sys.modules[key.probe_module].__file__)}
+    seen: set[Path] = set()
     while todo:
-        module = todo.pop()
-        seen.add(module)
-        todo |= _utils_modules(vars(module)) - seen
-    return sorted(Path(m.__file__) for m in seen if getattr(m, "__file__", None))
+        path = todo.pop()
+        seen.add(path)
+        todo |= _utils_imports(path) - seen
+    return sorted(seen - {Path(key.module.__file__)})
 
 
 def fingerprint(source: nbformat.NotebookNode) -> str:
@@ -84,8 +95,10 @@ def fingerprint(source: nbformat.NotebookNode) -> str:
     digest = hashlib.sha256()
     key = answer_key.load(source, course())
     if key is not None:
-        for file in [Path(key.module.__file__), *library_files(key)]:
-            digest.update(file.name.encode() + file.read_bytes())
+        root = Path(utils.__file__).resolve().parent.parent
+        digest.update(Path(key.module.__file__).read_bytes())
+        for file in library_files(key):
+            digest.update(str(file.relative_to(root)).encode() + file.read_bytes())
     digest.update(nbformat.writes(with_declared_tests(source)).encode())
     return digest.hexdigest()
 

@@ -224,7 +224,14 @@ MAX_ENTRIES = 200_000  # more files and folders than any lesson makes: counted a
 
 
 def _folder_bytes(folder: Path) -> int:
-    """Space used under `folder` (allocated blocks, so sparse and preallocated files count), walked without recursion."""
+    """Space used under `folder` (allocated blocks, so sparse and preallocated files count), walked without recursion.
+
+    Only its own filesystem counts: what is bound on top of it (a course or venv under /tmp) is not the submission's.
+    """
+    try:
+        device = os.stat(folder).st_dev
+    except OSError:
+        return 0
     total, entries, stack = 0, 0, [str(folder)]
     while stack:
         try:
@@ -234,8 +241,11 @@ def _folder_bytes(folder: Path) -> int:
                     if entries > MAX_ENTRIES:
                         return 2**62
                     info = entry.stat(follow_symlinks=False)
-                    total += max(info.st_blocks * 512, 4096 if entry.is_dir(follow_symlinks=False) else 0)
-                    if entry.is_dir(follow_symlinks=False):
+                    if info.st_dev != device:
+                        continue
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                    total += max(info.st_blocks * 512, 4096 if is_dir else 0)
+                    if is_dir:
                         stack.append(entry.path)
         except OSError:
             continue
