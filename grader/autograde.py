@@ -32,10 +32,10 @@ from grader import feedback, sandbox, timing, trusted, workspace
 from grader.key import GRADED_SETS
 from grader.view import withheld_view
 from grader.lessons import resolve, source_notebook, student_notebook
-from grader.submission import InvalidSubmission, inspect
+from grader.submission import MAX_NOTEBOOK_BYTES, InvalidSubmission, inspect
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # matched whole (fullmatch): no trailing newline
-GRADING_CODE = [Path(__file__).parent, Path(trusted.__file__).parent / "key"]
+GRADING_CODE = [Path(__file__).parent]  # the grader package, answer keys included
 
 
 @dataclass
@@ -192,6 +192,9 @@ def prepare(submissions: Path, row: Result, source: nbformat.NotebookNode, stude
                      else "no submission"), False
     if not stat.S_ISREG(info.st_mode):
         return _with(row, "invalid", f"{path.relative_to(submissions)} is not a regular file"), False
+    if info.st_size > MAX_NOTEBOOK_BYTES:  # before anything reads it
+        return _with(row, "invalid", f"notebook is {info.st_size / 2**20:.0f} MB, over the "
+                                     f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit; clear its outputs and submit again"), False
     if info.st_nlink > 1:
         row.flags = f"hard-linked ({info.st_nlink} names for the same file)"
     key = {"submission_sha256": notebook_digest(path), **fingerprint}
@@ -207,12 +210,17 @@ def prepare(submissions: Path, row: Result, source: nbformat.NotebookNode, stude
     problems = (inspection.problems + trusted.tampering(inspection.notebook, student_copy)
                 + trusted.reached_for_answers(inspection.notebook, source))
     limits = limits or options.limits
-    job, inputs = trusted.build_job(inspection.notebook, source, student, limits.cell_seconds, options.sets)
+    job, inputs = trusted.build_job(inspection.notebook, source, student, limits.cell_seconds, options.sets,
+                                    key["submission_sha256"])
     return Pending(row, source, inspection.notebook, job, inputs, problems, record, key, view, limits)
 
 
 def notebook_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def flag_shared_notebooks(rows: list[Result], submissions: Path) -> None:
@@ -220,7 +228,8 @@ def flag_shared_notebooks(rows: list[Result], submissions: Path) -> None:
     by_digest: dict[tuple[str, str], list[Result]] = {}
     for row in rows:
         path = submissions / row.student_id / row.lesson / f"{row.lesson}.ipynb"
-        if row.status == "graded" and path.is_file() and not path.is_symlink():
+        if row.status == "graded" and path.is_file() and not path.is_symlink() \
+                and path.stat().st_size <= MAX_NOTEBOOK_BYTES:
             by_digest.setdefault((row.lesson, notebook_digest(path)), []).append(row)
     for group in by_digest.values():
         for row in group if len(group) > 1 else ():
@@ -365,12 +374,14 @@ def read_grades(path: Path) -> list[Result]:
             rows = list(csv.DictReader(f))
     except OSError:
         return []
-    names = {f.name for f in fields(Result)}
-    try:
-        return [Result(**{**{k: v for k, v in r.items() if k in names},
-                          **{k: float(r[k]) for k in ("score", "max_score", "manual_max")}}) for r in rows]
-    except (KeyError, TypeError, ValueError):
-        return []
+    names, kept = {f.name for f in fields(Result)}, []
+    for r in rows:
+        try:
+            kept.append(Result(**{**{k: v for k, v in r.items() if k in names},
+                                  **{k: float(r[k]) for k in ("score", "max_score", "manual_max")}}))
+        except (KeyError, TypeError, ValueError):
+            continue  # a row nobody could have written (edited by hand): dropped, the others are kept
+    return kept
 
 
 def summary(results: list[Result], reused: int = 0) -> str:

@@ -6,8 +6,9 @@ named by its first argument:
   {"event": "cell", "index", "grade_id", "error", "stdout", "stderr", "seconds"}
   {"event": "probe", "grade_id", "set", "data" (utils.checks.encode_plain JSON) or "error"}
   {"event": "done", "withheld": [library answers the submission called]}
-Nothing here decides a grade, and nothing here could: the job holds the inputs, never the expected
-results, and the trusted grader judges the learner's results against a reference it computes itself.
+Nothing here decides a grade: the job holds the inputs, never the expected results, and the trusted
+grader judges the learner's results against a reference it computes itself. (Student code shares this
+process, so it can read the inputs or replace a probe; what it sends back is still only data.)
 A cell that runs past its time limit is interrupted and the next one runs; the grader kills the
 whole sandbox when the submission's total time runs out.
 """

@@ -201,7 +201,8 @@ def _breach(process: subprocess.Popen, scratch: Path | None, limits: Limits, dea
     processes = _descendants(process.pid)
     if len(processes) > limits.processes:
         return "killed", f"the notebook started more than {limits.processes} processes and was stopped"
-    folders = [scratch] if scratch else [Path(f"/proc/{pid}/root/{name}") for pid in processes[:1] for name in WRITABLE]
+    folders = [scratch] if scratch else [Path(f"/proc/{pid}/root/{name}") for pid in _inside(processes[:1])
+                                         for name in WRITABLE]
     hidden_disk, hidden_memory = _open_unnamed_bytes(processes)
     if sum(_folder_bytes(f) for f in folders) + hidden_disk > limits.scratch_bytes:
         return "killed", (f"the notebook wrote more than {limits.scratch_bytes // 2**20} MB to disk (its folder, /tmp "
@@ -250,6 +251,20 @@ def _folder_bytes(folder: Path) -> int:
         except OSError:
             continue
     return total
+
+
+def _inside(processes: list[int]) -> list[int]:
+    """Those of `processes` whose root is already the sandbox's (while bwrap starts, its child still sees the host's)."""
+    host = os.stat("/")
+    found = []
+    for pid in processes:
+        try:
+            root = os.stat(f"/proc/{pid}/root")
+        except OSError:
+            continue
+        if (root.st_dev, root.st_ino) != (host.st_dev, host.st_ino):
+            found.append(pid)
+    return found
 
 
 def _open_unnamed_bytes(processes: list[int]) -> tuple[int, int]:

@@ -39,7 +39,6 @@ class CellGrade:
 @dataclass
 class Judgement:
     grades: list[CellGrade]
-    problems: list[str] = field(default_factory=list)
     cell_events: dict[int, dict] = field(default_factory=dict)  # submission cell index -> runner "cell" event
 
     @property
@@ -96,8 +95,8 @@ def tampering(submission: nbformat.NotebookNode, student_copy: nbformat.Notebook
 
 
 def build_job(submission: nbformat.NotebookNode, source: nbformat.NotebookNode, student: str, cell_seconds: float,
-              sets: int = answer_key.GRADED_SETS) -> tuple[dict, dict[str, list]]:
-    """(the job the sandbox runs, the secret inputs per grade_id) for one student's submission.
+              sets: int = answer_key.GRADED_SETS, digest: str = "") -> tuple[dict, dict[str, list]]:
+    """(the job the sandbox runs, the secret inputs per grade_id) for one student's submission (file sha256 `digest`).
 
     The job lists the cells to run in the submission's order; where a test cell stood, the probe of its
     exercise with this student's inputs (plain data). The inputs are also returned, for the judge.
@@ -116,7 +115,7 @@ def build_job(submission: nbformat.NotebookNode, source: nbformat.NotebookNode, 
         if meta.get("solution"):
             cells.append({"index": index, "grade_id": grade_id, "source": student_source})
         elif exercise is not None:
-            inputs[grade_id] = answer_key.graded_inputs(key, exercise, student, sets)
+            inputs[grade_id] = answer_key.graded_inputs(key, exercise, student, sets, digest)
             cells.append({"index": index, "grade_id": grade_id, "probe": {
                 "module": key.probe_module, "exercise": exercise.name, "object": exercise.name,
                 "inputs": [encode_plain(i) for i in inputs[grade_id]]}})
@@ -224,7 +223,7 @@ def reached_for_answers(submission: nbformat.NotebookNode, source: nbformat.Note
         for answer in answers if label else ():
             name = answer.rpartition(".")[2]
             pattern = (rf"\.\s*{re.escape(name)}\b"  # an attribute of whatever the module was imported as
-                       rf"|\bimport\b[^\n]*\b{re.escape(name)}\b|['\"]{re.escape(name)}['\"]")
+                       rf"|\bimport\b[^\n]*\b{re.escape(name)}\b")
             if re.search(pattern, cell.source):
                 found.append(f"{label} names the library answer {answer}")
     return found

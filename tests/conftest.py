@@ -7,4 +7,4 @@ import torch
 
 torch.set_num_threads(2)
 # Grading derives every student's inputs from the instructor's secret; tests never touch the real one.
-os.environ.setdefault("GRADER_SECRET_FILE", os.path.join(tempfile.mkdtemp(prefix="grader-secret-"), "secret"))
+os.environ["GRADER_SECRET_FILE"] = os.path.join(tempfile.mkdtemp(prefix="grader-secret-"), "secret")

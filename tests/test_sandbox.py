@@ -130,3 +130,10 @@ for _ in range(40):
 time.sleep(30)
 """, memory_bytes=1200 * 2**20)
     assert result.status == "killed" and "memory" in result.detail, (result.status, result.detail)
+
+
+def test_a_process_that_still_sees_the_host_root_is_not_measured():
+    """Seen in CI: while bwrap starts, its child's /proc/PID/root/tmp is the host's /tmp (a course clone, a venv),
+    which once counted as the submission's disk use and stopped a blank notebook."""
+    import os
+    assert sandbox._inside([os.getpid()]) == []

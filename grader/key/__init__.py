@@ -208,12 +208,19 @@ def _seed(kind: bytes, *parts: object, key: bytes = b"public") -> int:
     return int.from_bytes(hmac.new(key, message, hashlib.sha256).digest()[:8], "big") >> 1
 
 
-def graded_inputs(key: LessonKey, exercise: Exercise, student: str, sets: int = GRADED_SETS) -> list[Plain]:
-    """Secret inputs for (student, lesson, exercise): reproducible from the secret, never the visible ones."""
+def graded_inputs(key: LessonKey, exercise: Exercise, student: str, sets: int = GRADED_SETS,
+                  submission: str = "") -> list[Plain]:
+    """Secret inputs for (student, lesson, exercise, submission): reproducible from the secret, never the visible ones.
+
+    `submission` (the notebook's sha256) makes every new version of a notebook meet new inputs: a submission
+    that printed its inputs cannot come back with a table of answers for them. A regrade of the same file
+    meets the same inputs.
+    """
     visible = {encode_plain(v) for case, v in visible_inputs(key, exercise).items() if case not in exercise.fixed_cases}
     chosen, attempt = [], 0
     while len(chosen) < sets:
-        inputs = exercise.inputs(_generator(_seed(b"graded", student, key.lesson, exercise.name, attempt, key=secret())))
+        seed = _seed(b"graded", student, key.lesson, exercise.name, submission, attempt, key=secret())
+        inputs = exercise.inputs(_generator(seed))
         attempt += 1
         if not any(encode_plain(v) in visible for case, v in inputs.items() if case not in exercise.fixed_cases):
             chosen.append(inputs)
