@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -53,8 +54,17 @@ def test_the_bundle_has_the_student_side_only(built: Path):
     assert "torch==2.13.0" in (built / "requirements.txt").read_text()
 
 
+def defined_names(paths) -> set[str]:
+    return {node.name for path in paths for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
 def test_no_key_no_secret_no_solution_inside(built: Path):
     texts = {p: p.read_text(errors="replace") for p in built.rglob("*") if p.is_file()}
+    # Nothing the answer keys define (input builders, references, wrong answers) is defined in the bundle.
+    key_only = defined_names((REPO / "grader" / "key").glob("lesson*.py")) - defined_names((REPO / "utils").rglob("*.py"))
+    assert key_only and not [name for name in key_only for text in texts.values()
+                             if re.search(rf"\b(def|class)\s+{re.escape(name)}\b", text)]
     secret = answer_key.secret().decode()
     library = "\n".join(p.read_text() for p in (REPO / "utils").rglob("*.py"))
     for path, text in texts.items():
