@@ -94,8 +94,7 @@ def test_answer_key_routes_keep_only_the_honest_point(batch, attack):
     assert float(rows[attack]["score"]) == HONEST_POINTS, rows[attack]
 
 
-@pytest.mark.parametrize("attack", ["alias_the_library", "module_attribute_alias", "getsource_and_exec",
-                                    "read_the_library_files"])
+@pytest.mark.parametrize("attack", ["alias_the_library", "module_attribute_alias", "getsource_and_exec"])
 def test_reaching_for_the_library_answer_is_reported(batch, attack):
     _, rows, *_ = batch
     assert "library answer" in rows[attack]["reason"], rows[attack]
