@@ -1,4 +1,4 @@
-"""The grader CLI: python -m grader {release,check,bundle,autograde,solutions}."""
+"""The grader CLI: python -m grader {release,check,bundle,autograde,report,solutions}."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="regrade even what has not changed: everyone, or the students named")
     grade.add_argument("--unsafe-no-sandbox", action="store_true",
                        help="run submissions without bubblewrap (limits still apply); only for code you trust")
+    report = commands.add_parser("report", help="write OUT/report.html and OUT/report/*.csv from a graded OUT")
+    report.add_argument("out", type=Path, help="the folder autograde wrote (grades.csv, results/, workspace/)")
     solutions = commands.add_parser("solutions", help="run every solution notebook headless")
     solutions.add_argument("--html", type=Path, help="also export readable HTML with the interactive figures here")
     solutions.add_argument("--lesson")
@@ -69,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                   Options(limits, not args.unsafe_no_sandbox, max(1, args.sets), max(1, args.workers), args.scheduler,
                           None if args.force is None else tuple(args.force)))
         print(f"grades: {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}")
+    elif args.command == "report":
+        from grader.report import write as write_report
+        print(f"report: {write_report(args.out)}")
     elif args.command == "solutions":
         from grader.solutions import run_solutions
         failures = run_solutions(args.lesson, args.html, args.workers)

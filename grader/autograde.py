@@ -140,7 +140,21 @@ def autograde(submissions: Path, out: Path, lesson: str | None = None, options: 
     flag_shared_notebooks(ordered, submissions)
     write_grades(out / "grades.csv", ordered + kept)
     print(summary(ordered, reused))
+    class_report(out)
     return ordered
+
+
+def class_report(out: Path) -> Path | None:
+    """Write OUT/report.html (grader.report) once the grades are saved: a report that fails only says why."""
+    try:
+        from grader.report import write  # imported here: grader.report imports this module
+        page = write(out)
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - the grades are written; the report is extra
+        print(f"the class report could not be written ({type(error).__name__}: {error}); the grades are saved. "
+              f"Try again with `python -m grader report {out}`.")
+        return None
+    print(f"class report: {page}")
+    return page
 
 
 def grading_code_digest() -> str:

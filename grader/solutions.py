@@ -67,9 +67,12 @@ def with_banners(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def offline_html(nb: nbformat.NotebookNode, lesson: str) -> str:
     """A page that works without a network: formulas as MathML, no CDN script; the figures' inline plotly.js stays."""
     nb = nbformat.from_dict(nb)
+    nb.metadata.pop("widgets", None)  # live progress bars: their state would make nbconvert load a widget CDN script
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = offline.typeset_math(cell.source)
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)  # the text form stays
     body, _ = HTMLExporter().from_notebook_node(nb, resources={"metadata": {"name": lesson}})
     return offline.without_remote_loads(body, scripts="'unsafe-inline' 'unsafe-eval'")
 

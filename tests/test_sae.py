@@ -1,14 +1,19 @@
 """utils.sae: the standard SAE recipe, and feature recovery from toy models in superposition.
 
-Recovery tolerances: a feature counts as recovered when some latent's decoder direction has signed cosine
-> 0.9 with it; on these seeded setups (sparse features, 2x overcomplete SAEs) at least 90% are.
+Recovery: latents are matched to features one to one (greedy on signed cosines) and a feature counts as recovered
+when its latent has cosine > 0.99 (the default). Random dictionaries set the chance level: at 0.9 they already
+"recover" most features in two dimensions (the closed form below), at 0.99 far fewer.
 """
+
+import itertools
+import math
 
 import pytest
 import torch
 
 from utils import ToyModel, best_of_seeds, train
 from utils import sycophancy as syc
+from utils import sae as saes
 from utils.sae import SparseAutoencoder, ablate_latents, feature_recovery, latents_for_feature, train_sae
 
 
@@ -31,8 +36,10 @@ def test_an_sae_recovers_the_pentagon(pentagon):
     sae = SparseAutoencoder(2, 10, n_instances=4, l1_coeff=0.3, seed=0)
     train_sae(sae, pentagon, steps=3000, batch_size=1024, lr=1e-2, resample_every=500, progress=False)
     W = pentagon.W.detach()[0]
-    recovered = [feature_recovery(sae.W_dec.detach()[i], W)["recovered"] for i in range(4)]
+    recovered = [feature_recovery(sae.W_dec.detach()[i], W, threshold=0.99)["recovered"] for i in range(4)]
     assert min(recovered) >= 0.8 and sorted(recovered)[1] >= 0.9, recovered  # 3 of 4 seeds get >= 90%
+    chance = saes.random_dictionary_recovery(W, 10, n_draws=200, threshold=0.99)
+    assert chance.mean() < 0.5 and (chance == 1).float().mean() < 0.05  # far below the trained SAEs
     norms = sae.W_dec.detach().norm(dim=-1)
     assert torch.allclose(norms, torch.ones_like(norms), atol=1e-5)  # the decoder constraint holds
 
@@ -49,7 +56,8 @@ def test_an_sae_unmixes_sycophancy_and_ablating_its_latents_spares_confidence(na
     raw = syc.collateral_damage(W, b, x, syc.feature_direction(W, agree))
     assert raw[conf] > 0.5 * raw[agree] > 0  # the antipodal pair: raw ablation wipes out confidence too
     for i in range(2):
-        assert feature_recovery(sae.W_dec.detach()[i], W[:, represented])["recovered"] >= 0.9
+        # five of the six represented features at cos > 0.99; agreement_with_user's latent stays near 0.95
+        assert feature_recovery(sae.W_dec.detach()[i], W[:, represented], threshold=0.99)["recovered"] >= 0.8
         z = sae.encode(h[:, None, :].expand(-1, 2, -1)).detach()[:, i]
         latents = latents_for_feature(z, x[:, agree])
         damage = syc.readout_damage(W, b, x, ablate_latents(h, z, sae.W_dec.detach()[i], latents))
@@ -115,3 +123,76 @@ def test_bad_inputs_say_what_to_do(pentagon):
         train_sae(sae, pentagon, steps=1, progress=False)
     with pytest.raises(ValueError, match="n_hidden"):
         feature_recovery(torch.randn(6, 3), torch.randn(2, 5))
+
+
+# --- one-to-one matching and its chance level ---------------------------------------------------
+
+def test_matching_is_one_to_one_and_agrees_with_the_optimal_assignment_when_best_latents_differ():
+    cos = torch.tensor([[0.9, 0.8, 0.1], [0.5, 0.7, 0.2], [0.0, 0.1, 0.3]])  # latent 0 is the best of features 0 and 1
+    cosine, latent = saes.match_one_to_one(cos)
+    assert latent.tolist() == [0, 1, 2] and torch.allclose(cosine, torch.tensor([0.9, 0.7, 0.3]))
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):  # distinct argmaxes: greedy = each feature's best = the brute-force optimal assignment
+        cos = torch.rand(5, 3, generator=g)
+        if len(set(cos.argmax(0).tolist())) < 3:
+            continue
+        best = max(itertools.permutations(range(5), 3), key=lambda p: sum(cos[j, f] for f, j in enumerate(p)))
+        assert saes.match_one_to_one(cos)[1].tolist() == list(best) == cos.argmax(0).tolist()
+
+
+def test_dead_latents_recover_nothing_and_unmatched_features_say_so():
+    W = torch.eye(2)
+    W_dec = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
+    assert feature_recovery(W_dec, W)["recovered"] == 1.0
+    result = feature_recovery(W_dec, W, alive=torch.tensor([True, False, False]))  # one live latent, two features
+    assert result["latent"].tolist() == [0, -1] and math.isnan(result["cosine"][1]) and result["recovered"] == 0.5
+
+
+@pytest.mark.parametrize("n_hidden, n_latents, threshold", [(2, 10, 0.9), (2, 10, 0.99), (3, 16, 0.99)])
+def test_random_dictionaries_score_what_geometry_predicts(n_hidden, n_latents, threshold):
+    """Features too far apart to share a latent: each is recovered with probability 1 - (1 - p)^n_latents, where p
+    is the chance that one random direction lies within arccos(threshold) of it (an arc in 2-D, a cap in 3-D)."""
+    if n_hidden == 2:  # a regular pentagon (72 degrees apart: no latent is within 26 degrees of two features)
+        angles = torch.arange(5) * 2 * math.pi / 5
+        W = torch.stack([angles.cos(), angles.sin()])
+        p = math.acos(threshold) / math.pi
+    else:  # three orthogonal features
+        W = torch.eye(3)
+        p = (1 - threshold) / 2
+    chance = saes.random_dictionary_recovery(W, n_latents, n_draws=1000, threshold=threshold, seed=0)
+    expected = 1 - (1 - p) ** n_latents                # 0.79, 0.37, 0.077
+    assert abs(chance.mean().item() - expected) < 4 * chance.std().item() / math.sqrt(1000) + 1e-3, (chance.mean(), expected)
+    if threshold == 0.9:
+        assert chance.mean() > 0.7  # the loose measure: a random dictionary "recovers" most of the pentagon
+
+
+# --- the measures SAE papers report, on hand-made cases -----------------------------------------
+
+def test_l0_dead_fraction_fvu_and_shrinkage_on_hand_made_cases():
+    z = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [3.0, 2.0, 0.0]])     # (batch 3, latents 3)
+    assert saes.l0(z).item() == 1.0                                         # (1 + 0 + 2) / 3
+    assert saes.dead_fraction(z).item() == pytest.approx(1 / 3)             # latent 2 never fires
+    stacked = torch.stack([z, torch.ones_like(z)], dim=1)                   # (batch, 2 instances, latents)
+    assert saes.l0(stacked).tolist() == [1.0, 3.0] and saes.dead_fraction(stacked).tolist()[1] == 0.0
+    h = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    assert saes.fraction_of_variance_unexplained(h, 0.5 * h).item() == pytest.approx(0.25)  # 0.5 of error / 2 of variance
+    assert saes.fraction_of_variance_unexplained(h, torch.zeros_like(h)).item() == pytest.approx(1.0)  # the mean
+    h = torch.tensor([[2.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
+    h_hat = torch.tensor([[1.0, 0.0], [5.0, 5.0], [0.0, 0.5]])
+    assert saes.shrinkage(h, h_hat).item() == pytest.approx(0.5)           # the zero input is left out
+
+
+def test_downstream_loss_is_recovered_by_a_perfect_sae_and_lost_by_an_empty_one():
+    model = ToyModel(3, 3, sparsity=0.5, seed=0)
+    with torch.no_grad():
+        model.W.copy_(torch.eye(3)[None])           # h = x >= 0, and the model reconstructs x exactly
+        model.b_final.fill_(0.1)
+    sae = SparseAutoencoder(3, 3, n_instances=2, seed=0)
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.eye(3).expand(2, 3, 3))
+        sae.W_dec.copy_(torch.stack([torch.eye(3), torch.zeros(3, 3)]))  # SAE 0: h_hat = ReLU(h) = h; SAE 1: h_hat = 0
+    x = model.generate_batch(64, torch.Generator().manual_seed(0))
+    result = saes.downstream_loss(model, sae, x)
+    assert result["spliced"].shape == (2,) and torch.allclose(result["spliced"][0], result["clean"][0])
+    assert torch.allclose(result["spliced"][1], result["zero"][1]) and result["zero"][0] > result["clean"][0]
+    assert torch.allclose(result["recovered"], torch.tensor([1.0, 0.0]), atol=1e-6)

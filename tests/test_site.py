@@ -1,8 +1,11 @@
 """Every solution notebook runs headless, and the reference site built from them works in a browser.
 
 The site test opens each page in headless Chromium (Debian's `chromium` package; `make test` installs
-it when it can): no console errors, every plotly figure drawn, a screenshot that is not blank, and no
-student page that leaks a solution.
+it when it can): no console errors, a screenshot that is not blank, and no student page that leaks a
+solution. Every plotly figure is drawn and screenshotted on its own (kept under the test's tmp_path, in
+`figures/`): each is at least MIN_FIGURE_PX, not cut off by the page, not blank, its labels do not print over each other, and a
+geometry panel (arrows on axes tied by `scaleanchor`) is square, at least MIN_PANEL_PX, with one scale on
+both axes, so that a regular pentagon looks regular.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from chromium import CHROMIUM, offline_visit
+from chromium import CHROMIUM, describe_figures, offline_visit
 
 from grader.lessons import lessons, source_notebook
 
@@ -31,16 +34,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert result.stdout.count("✔") == len(LESSONS), result.stdout
     return folder
-
-
-def browse(page: Path, tmp_path: Path) -> tuple[str, str, bytes]:
-    """(DOM after scripts ran, browser log, screenshot PNG) of a page in headless Chromium."""
-    flags = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
-             "--virtual-time-budget=15000", "--window-size=1200,1600"]
-    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180)
-    shot = tmp_path / f"{page.stem}.png"
-    subprocess.run([*flags, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=180)
-    return dom.stdout, dom.stderr, shot.read_bytes()
 
 
 def png_is_blank(png: bytes) -> bool:
@@ -61,19 +54,60 @@ def test_index_lists_every_lesson(site: Path):
         assert f'href="{lesson}.html"' in index and f'href="student/{lesson}.html"' in index
 
 
+#: (width, height) in CSS pixels that every figure reaches at least, and the side of a geometry panel.
+MIN_FIGURE_PX, MIN_PANEL_PX = (400, 250), 250
+
+
+def overlapping_labels(labels: list[dict], slack: float = 1.0) -> list[tuple[str, str]]:
+    """Pairs of text labels whose boxes overlap by more than `slack` pixels both ways."""
+    pairs = []
+    for k, a in enumerate(labels):
+        for b in labels[k + 1:]:
+            dx = min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"])
+            dy = min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"])
+            if dx > slack and dy > slack:
+                pairs.append((a["text"], b["text"]))
+    return pairs
+
+
+def figure_problems(figure: dict) -> list[str]:
+    """What reads badly in one described figure (see chromium.describe_figures); empty when nothing does."""
+    problems, box = [], figure["box"]
+    if box["width"] < MIN_FIGURE_PX[0] or box["height"] < MIN_FIGURE_PX[1]:
+        problems.append(f"{box['width']:.0f} x {box['height']:.0f} px, under {MIN_FIGURE_PX}")
+    if figure["cut_px"] > 1:
+        problems.append(f"{figure['cut_px']:.0f} px cut off on the right by the page")
+    if png_is_blank(figure["png"]):
+        problems.append("blank")
+    for axes in figure["anchored"]:
+        if abs(axes["x_scale"] * axes["ratio"] - axes["y_scale"]) > 0.01 * axes["y_scale"]:
+            problems.append(f"{axes['axis']}: {axes['x_scale']:.1f} px per unit across, {axes['y_scale']:.1f} up")
+        if axes["geometry"] and (min(axes["x_px"], axes["y_px"]) < MIN_PANEL_PX or abs(axes["x_px"] - axes["y_px"]) > 2):
+            problems.append(f"{axes['axis']}: a {axes['x_px']:.0f} x {axes['y_px']:.0f} px panel, not a square of "
+                            f"at least {MIN_PANEL_PX}")
+    problems += [f"labels {a!r} and {b!r} overlap" for a, b in overlapping_labels(figure["labels"])]
+    return problems
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package (make test installs it)")
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_solution_pages_load_without_errors_and_draw_every_figure(site: Path, tmp_path: Path, lesson: str):
+def test_solution_pages_load_without_errors_and_every_figure_reads(site: Path, tmp_path: Path, lesson: str):
     page = site / f"{lesson}.html"
-    figures = page.read_text().count('class="plotly-graph-div"')
-    assert figures > 0, "every lesson has interactive figures"
-    dom, log, png = browse(page, tmp_path)
-    errors = [line for line in log.splitlines() if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)]
+    n_figures = page.read_text().count('class="plotly-graph-div"')
+    assert n_figures > 0, "every lesson has interactive figures"
+    figures, errors, first_screen, dom = describe_figures(page, tmp_path / "profile")
     assert not errors, errors[:5]
-    drawn = len(re.findall(r'<svg class="main-svg"', dom))
-    assert drawn >= figures, f"{drawn} plotly SVGs drawn for {figures} figures"
-    assert not png_is_blank(png)
+    assert len(figures) == n_figures and len(re.findall(r'<svg class="main-svg"', dom)) >= n_figures
+    assert not png_is_blank(first_screen)
     assert "Exercise (<code>ex_" in dom
+    shots = tmp_path / "figures"
+    shots.mkdir()
+    problems = {}
+    for n, figure in enumerate(figures):
+        (shots / f"{lesson}-{n:02d}.png").write_bytes(figure["png"])
+        if found := figure_problems(figure):
+            problems[f"figure {n} ({figure['title'][:60]!r})"] = found
+    assert not problems, f"screenshots in {shots}: {problems}"
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package (make test installs it)")

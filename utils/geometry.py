@@ -55,15 +55,12 @@ def mean_pairwise_cosine(W: torch.Tensor) -> float:
 
 
 class HiddenReLUModel(ToyModel):
-    """The toy model with a ReLU on its hidden layer instead of its output:  h = ReLU(W x),  x' = W^T h + b.
+    """The paper's toy model with a ReLU on its hidden layer:  h = ReLU(W x),  x' = ReLU(W^T h + b).
 
-    Same parameters, data and loss as ToyModel (W: (n_instances, n_hidden, n_features), b_final); only
-    the forward pass differs, so utils.train trains it (with autograd). Pass activation="relu" to
-    keep ToyModel's output ReLU as well.
+    Elhage et al. (2022), section "Superposition in a Privileged Basis". Same parameters, data and loss as
+    ToyModel (W: (n_instances, n_hidden, n_features), b_final); only the forward pass differs, so
+    utils.train trains it (with autograd). activation="linear" drops the output ReLU (x' = W^T h + b).
     """
-
-    def __init__(self, *args, activation: str = "linear", **kwargs) -> None:
-        super().__init__(*args, activation=activation, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, n_instances, n_features) -> reconstruction of the same shape."""

@@ -8,9 +8,13 @@ as a sparse, non-negative combination of many more learned directions (n_latents
 
 trained to reconstruct h while keeping z sparse: loss = ||h - h_hat||^2 + l1_coeff * ||z||_1. The
 standard recipe (Bricken et al., 2023, "Towards Monosemanticity") adds two things: decoder rows are kept
-at unit norm (otherwise the L1 penalty is dodged by shrinking z and growing W_dec), and latents that
-stop firing are resampled towards inputs the SAE reconstructs badly. Many SAEs train at once, one per
-instance, exactly like utils.ToyModel.
+at unit norm (lesson 06 asks why), and latents that stop firing are resampled towards inputs the SAE
+reconstructs badly. Many SAEs train at once, one per instance, exactly like utils.ToyModel.
+
+How good an SAE is, in the measures SAE papers report (Bricken et al., 2023; Gao et al., 2024; Rajamanoharan
+et al., 2024): `l0` (active latents per input), `fraction_of_variance_unexplained`, `dead_fraction`,
+`shrinkage` and `downstream_loss` (the model's loss with the SAE's reconstruction spliced in); and, since a
+toy model's true features are known, `feature_recovery` (a one-to-one matching of latents to features).
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ class SparseAutoencoder(nn.Module):
 
     @torch.no_grad()
     def normalize_decoder(self) -> None:
-        """Put every decoder row back at unit norm (the constraint that makes the L1 penalty mean something)."""
+        """Put every decoder row back at unit norm (after every optimiser step)."""
         self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8)
 
     @torch.no_grad()
@@ -163,23 +167,124 @@ def train_sae(sae: SparseAutoencoder, model: nn.Module, steps: int = 5000, batch
     return {"loss": torch.stack(history).cpu(), "dead": (~fired).sum(-1).cpu(), "resampled": resampled}
 
 
-def feature_recovery(W_dec: torch.Tensor, W: torch.Tensor, threshold: float = 0.9) -> dict:
-    """How well one SAE's latents match the toy model's true feature directions.
+def match_one_to_one(cos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy one-to-one matching of latents to features: the answer to lesson 06's `match_features`.
 
-    W_dec: (n_latents, n_hidden), one latent direction per row; W: (n_hidden, n_features), one feature per
-    column. For each feature, the latent whose direction has the highest SIGNED cosine with it (latents
-    only fire positively, so a latent pointing the opposite way is a different feature).
+    cos: (n_latents, n_features) signed cosines, -inf where a latent may not be used. Repeatedly takes the
+    largest remaining entry, matches its latent and feature, and removes both, so no latent serves two
+    features. Where every feature's best latent is a different one, this gives each feature its best latent,
+    which is also what the optimal assignment (the Hungarian algorithm) gives; otherwise the two can differ.
 
     Returns:
-        {"cosine": (n_features,), "latent": (n_features,) int64, "recovered": fraction of features with
-        cosine > threshold}.
+        (cosine, latent), both (n_features,): the matched latent's cosine and index, or (nan, -1) for a
+        feature left without a latent (fewer usable latents than features).
+    """
+    n_latents, n_features = cos.shape
+    remaining = cos.detach().clone()
+    cosine = torch.full((n_features,), float("nan"), dtype=cos.dtype)
+    latent = torch.full((n_features,), -1, dtype=torch.long)
+    for _ in range(min(n_latents, n_features)):
+        flat = int(remaining.argmax())
+        j, f = divmod(flat, n_features)
+        if remaining[j, f] == float("-inf"):
+            break
+        cosine[f], latent[f] = cos[j, f], j
+        remaining[j, :], remaining[:, f] = float("-inf"), float("-inf")
+    return cosine, latent
+
+
+def feature_recovery(W_dec: torch.Tensor, W: torch.Tensor, threshold: float = 0.99,
+                     alive: torch.Tensor | None = None) -> dict:
+    """How well one SAE's latents match the toy model's true feature directions, one latent per feature.
+
+    W_dec: (n_latents, n_hidden), one latent direction per row; W: (n_hidden, n_features), one feature per
+    column; alive: optional (n_latents,) bool, the latents that fire at all (a dead latent recovers nothing,
+    whatever its direction). Cosines are SIGNED (latents only fire positively, so a latent pointing the
+    opposite way is a different feature), and the matching is one-to-one (`match_one_to_one`).
+
+    The threshold is strict on purpose: in 2 or 3 dimensions a handful of RANDOM directions already come
+    within cos 0.9 of most features (lesson 06 measures it); compare any score with `random_dictionary_recovery`.
+
+    Returns:
+        {"cosine": (n_features,), "latent": (n_features,) int64 (-1: unmatched), "recovered": fraction of
+        features matched with cosine > threshold}.
     """
     if W_dec.ndim != 2 or W.ndim != 2 or W_dec.shape[1] != W.shape[0]:
         raise ValueError(f"W_dec {tuple(W_dec.shape)} must be (n_latents, n_hidden) and W {tuple(W.shape)} "
                          "(n_hidden, n_features), with the same n_hidden.")
     cos = (W_dec / W_dec.norm(dim=1, keepdim=True)) @ (W / W.norm(dim=0, keepdim=True))   # (n_latents, n_features)
-    best, latent = cos.max(dim=0)
-    return {"cosine": best, "latent": latent, "recovered": float((best > threshold).float().mean())}
+    if alive is not None:
+        cos = cos.masked_fill(~alive.to(torch.bool)[:, None], float("-inf"))
+    cosine, latent = match_one_to_one(cos)
+    return {"cosine": cosine, "latent": latent, "recovered": float((cosine > threshold).float().mean())}
+
+
+def random_dictionary_recovery(W: torch.Tensor, n_latents: int, n_draws: int = 200, threshold: float = 0.99,
+                               seed: int = 0) -> torch.Tensor:
+    """The chance baseline of `feature_recovery`: its score for untrained dictionaries of random directions.
+
+    W: (n_hidden, n_features) the true features. Each draw is n_latents directions uniform on the sphere
+    (Gaussian rows). Returns (n_draws,): the fraction of features each random dictionary "recovers".
+    """
+    g = torch.Generator().manual_seed(seed)
+    W = W.detach().cpu()
+    draws = torch.randn(n_draws, n_latents, W.shape[0], generator=g, dtype=W.dtype)
+    return torch.tensor([feature_recovery(D, W, threshold)["recovered"] for D in draws])
+
+
+# --- the measures SAE papers report --------------------------------------------------------------
+
+def l0(z: torch.Tensor) -> torch.Tensor:
+    """Mean number of active latents (z > 0) per input: z (batch, *instances, n_latents) -> (*instances)."""
+    return (z > 0).float().sum(-1).mean(0)
+
+
+def fraction_of_variance_unexplained(h: torch.Tensor, h_hat: torch.Tensor) -> torch.Tensor:
+    """sum ||h - h_hat||^2 / sum ||h - mean(h)||^2 over the batch: h, h_hat (batch, *instances, n_input) -> (*instances).
+
+    0 is a perfect reconstruction; 1 is no better than always answering the mean activation.
+    """
+    return ((h - h_hat) ** 2).sum((0, -1)) / ((h - h.mean(0)) ** 2).sum((0, -1)).clamp_min(1e-12)
+
+
+def dead_fraction(z: torch.Tensor) -> torch.Tensor:
+    """Fraction of latents that fire on no input of the batch: z (batch, *instances, n_latents) -> (*instances)."""
+    return (~(z > 0).any(0)).float().mean(-1)
+
+
+def shrinkage(h: torch.Tensor, h_hat: torch.Tensor) -> torch.Tensor:
+    """Mean of ||h_hat|| / ||h|| over the inputs with h != 0: h, h_hat (batch, *instances, n_input) -> (*instances).
+
+    Call it on inputs with exactly one active feature: there the ideal SAE gives a ratio of 1, and the L1
+    penalty pulls it below 1 (the activations are shrunk towards zero).
+    """
+    norm = h.norm(dim=-1)
+    nonzero = (norm > 0).float()
+    ratio = h_hat.norm(dim=-1) / norm.clamp_min(1e-12)
+    return (ratio * nonzero).sum(0) / nonzero.sum(0).clamp_min(1)
+
+
+@torch.no_grad()
+def downstream_loss(model: nn.Module, sae: SparseAutoencoder, x: torch.Tensor) -> dict:
+    """The toy model's own loss when its hidden layer is replaced by the SAE's reconstruction.
+
+    model: a utils.ToyModel with one instance or sae.n_instances; x: (batch, model.n_instances, n_features)
+    its inputs. Every value is (sae.n_instances,): "clean" the model as it is, "spliced" with h replaced by
+    h_hat, "zero" with h replaced by 0 (the model sees nothing), and "recovered" = (zero - spliced) /
+    (zero - clean), the fraction of the loss the SAE's reconstruction recovers (1: as good as the model).
+    """
+    h = model.hidden(x).expand(-1, sae.n_instances, -1)
+    _, h_hat = sae(h)
+    W, b = model.W.expand(sae.n_instances, -1, -1), model.b_final.expand(sae.n_instances, -1)
+
+    def loss_from(hidden: torch.Tensor) -> torch.Tensor:
+        out = torch.einsum("bih,ihf->bif", hidden, W) + b
+        out = torch.relu(out) if model.activation == "relu" else out
+        return model.loss(x.expand(-1, sae.n_instances, -1), out)
+
+    clean, spliced, zero = loss_from(h), loss_from(h_hat), loss_from(torch.zeros_like(h))
+    return {"clean": clean, "spliced": spliced, "zero": zero,
+            "recovered": (zero - spliced) / (zero - clean).clamp_min(1e-12)}
 
 
 def latents_for_feature(z: torch.Tensor, feature: torch.Tensor, min_correlation: float = 0.5) -> list[int]:

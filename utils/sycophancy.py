@@ -4,13 +4,22 @@ An illustration of the mechanism, not a claim about how real language models enc
 eight named features with their own sparsities and importances, and correlations between them
 (confidence goes with being correct; agreeing with the user goes with low confidence and with a
 positive user, who brings politeness), squeezed into fewer hidden dimensions than features.
+Then the interventions that remove a feature, compared over training seeds (`compare_interventions`):
+the two-sided projection, the one-sided (sign-aware) projection, and (lesson 06) SAE latent ablation.
 """
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 import torch
 
 from utils.model import ToyModel
+from utils.training import train
+
+if TYPE_CHECKING:
+    from utils.sae import SparseAutoencoder
 
 FEATURES = ("user_sentiment_positive", "factual_correctness", "agreement_with_user", "confidence",
             "politeness", "hedging", "topic_science", "topic_politics")
@@ -77,6 +86,16 @@ def ablate_direction(h: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     return h - (h @ d)[:, None] * d
 
 
+def ablate_one_sided(h: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """Remove only the positive part of each row's projection: h - ReLU(h . d_hat) d_hat; (batch, n_hidden).
+
+    The answer to lesson 05's `ablate_one_sided`. Features are non-negative, so a feature written along +d
+    only ever pushes h that way; a feature on the opposite half-line (an antipodal partner) is left alone.
+    """
+    d = direction / direction.norm()
+    return h - torch.relu(h @ d)[:, None] * d
+
+
 def reconstruct(W: torch.Tensor, b: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     """The toy model's read-out ReLU(W^T h + b): h (batch, n_hidden) -> (batch, n_features)."""
     return torch.relu(h @ W + b)
@@ -102,3 +121,95 @@ def steering_effect(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, direction
     h = x @ W.T
     d = direction / direction.norm()
     return (reconstruct(W, b, h + alpha * d) - reconstruct(W, b, h)).mean(dim=0)
+
+
+def train_models(n_hidden: int, n_seeds: int = 8, *, steps: int = 3000, batch_size: int = 512, lr: float = 5e-3,
+                 seed: int = 0) -> SycophancyModel:
+    """Lesson 05's recipe: `n_seeds` SycophancyModels with `n_hidden` dimensions, trained at once (one per instance)."""
+    models = SycophancyModel(n_hidden, n_instances=n_seeds, seed=seed)
+    train(models, steps=steps, batch_size=batch_size, lr=lr, seed=seed, progress=False)
+    return models
+
+
+def antipodal_partner(W: torch.Tensor, feature: int, min_norm: float = 0.5) -> tuple[int | None, float]:
+    """The represented feature whose direction is most opposite to `feature`'s, and that cosine.
+
+    W: (n_hidden, n_features). A feature counts as represented when its column has norm > min_norm (in
+    lesson 05's 3-dimensional models every other column has norm below 0.05). Returns (None, nan) when `feature` itself is not
+    represented. Which feature pairs with which depends on the training seed: measure it, per model.
+    """
+    norms = W.norm(dim=0)
+    if norms[feature] <= min_norm:
+        return None, math.nan
+    cos = (W / norms.clamp_min(1e-12)).T @ (W[:, feature] / norms[feature])
+    cos[norms <= min_norm] = math.inf
+    cos[feature] = math.inf
+    partner = int(cos.argmin())
+    return partner, float(cos[partner])
+
+
+def compare_interventions(models: ToyModel, x: torch.Tensor, feature: str = "agreement_with_user", *,
+                          sae: SparseAutoencoder | None = None, min_correlation: float = 0.5,
+                          min_norm: float = 0.5) -> list[dict]:
+    """Remove one feature from every instance (seed) of `models` in several ways; what each removes and breaks.
+
+    models: a trained SycophancyModel (or ToyModel on the same 8 features), one seed per instance, e.g.
+        from `train_models`. x: (batch, n_features) held-out inputs, shared by all seeds.
+    sae: optional (lesson 06) SparseAutoencoder on the models' hidden activations, with n_instances equal to
+        models.n_instances (SAE k reads model k). Adds the row "SAE latents": the latents whose activation
+        correlates with the feature above min_correlation (`utils.sae.latents_for_feature`) are ablated
+        (`utils.sae.ablate_latents`). Without it, only the two projections (lesson 05).
+
+    Returns one row per (seed, method), methods "two-sided projection" (h - (h.d) d), "one-sided projection"
+    (h - ReLU(h.d) d), then "SAE latents", with d the unit column of W for the feature:
+        seed (instance index), method, partner (name of `antipodal_partner`, None when the feature is not
+        represented in that seed), partner_cosine, damage ((n_features,) increase in squared error per
+        feature, `readout_damage`), removal (damage to the feature / the damage of zeroing its output:
+        1 = its whole reconstruction removed; nan when not represented), partner_damage, collateral (summed
+        damage to every other feature), latents (the SAE latents ablated; [] for the projections).
+    """
+    target = index(feature)
+    if sae is not None and sae.n_instances != models.n_instances:
+        raise ValueError(f"the SAE has {sae.n_instances} instances and the models {models.n_instances}: pass one "
+                         "SAE per seed (SAE k reads model k), e.g. trained with utils.sae.train_sae(sae, models).")
+    x = x.to(models.W.device)
+    rows = []
+    for k in range(models.n_instances):
+        W, b = models.W.detach()[k], models.b_final.detach()[k]
+        partner, partner_cosine = antipodal_partner(W, target, min_norm)
+        h = x @ W.T
+        d = feature_direction(W, target)
+        edits = {"two-sided projection": (ablate_direction(h, d), []),
+                 "one-sided projection": (ablate_one_sided(h, d), [])}
+        if sae is not None:
+            from utils.sae import ablate_latents, latents_for_feature  # lesson 06's library, needed only here
+            with torch.no_grad():
+                z = sae.encode(h[:, None, :].expand(-1, sae.n_instances, -1))[:, k]
+            latents = latents_for_feature(z, x[:, target], min_correlation)
+            edits["SAE latents"] = (ablate_latents(h, z, sae.W_dec.detach()[k], latents), latents)
+        zeroed = ((x[:, target] ** 2).mean() - ((x - reconstruct(W, b, h))[:, target] ** 2).mean()).item()
+        for method, (h_edited, latents) in edits.items():
+            damage = readout_damage(W, b, x, h_edited).cpu()
+            rows.append({"seed": k, "method": method, "partner": None if partner is None else FEATURES[partner],
+                         "partner_cosine": partner_cosine, "damage": damage,
+                         "removal": math.nan if partner is None else damage[target].item() / zeroed,
+                         "partner_damage": math.nan if partner is None else damage[partner].item(),
+                         "collateral": (damage.sum() - damage[target]).item(), "latents": latents})
+    return rows
+
+
+def summarize_interventions(rows: list[dict]) -> str:
+    """One line per method: removal and collateral damage as mean ± std [min, max] over the seeds in which the
+    feature is represented (rows from `compare_interventions`), and how many seeds were left out."""
+    lines = []
+    for method in dict.fromkeys(row["method"] for row in rows):
+        kept = [row for row in rows if row["method"] == method and row["partner"] is not None]
+        left_out = sum(row["method"] == method for row in rows) - len(kept)
+        stats = []
+        for key in ("removal", "partner_damage", "collateral"):
+            v = torch.tensor([row[key] for row in kept])
+            std = v.std().item() if len(v) > 1 else 0.0
+            stats.append(f"{key} {v.mean():.4f} ± {std:.4f} [{v.min():.4f}, {v.max():.4f}]")
+        lines.append(f"{method:21} over {len(kept)} seeds: " + ", ".join(stats)
+                     + (f" ({left_out} seed(s) without the feature left out)" if left_out else ""))
+    return "\n".join(lines)

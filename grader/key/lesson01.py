@@ -107,6 +107,11 @@ COSINE_SIMILARITIES = Exercise(
               "the diagonal is 1.", lambda W: W.T @ W),
         Wrong("normalised_rows", "you normalised the rows of W (dim=1); each feature is a column: normalise with "
               "W.norm(dim=0).", lambda W: (W / W.norm(dim=1, keepdim=True)).T @ (W / W.norm(dim=1, keepdim=True))),
+        Wrong("norms_broadcast_wrong_axis", "it raised a RuntimeError (the sizes of two tensors do not match): the "
+              "norms you divided by line up with the wrong axis of W. W.norm(dim=1) is one norm per row, shape "
+              "(n_hidden,), and broadcasting matches it against W's last axis (n_features). Each feature is a "
+              "column: divide by W.norm(dim=0, keepdim=True), shape (1, n_features).",
+              lambda W: (W / W.norm(dim=1)).T @ (W / W.norm(dim=1))),
     ),
     hints={"antipodal": "Columns 0 and 3 point in opposite directions: their signed cosine is exactly -1."},
     spec="Entry [i, j] is the signed cosine W_i . W_j / (||W_i|| ||W_j||) between columns i and j (the diagonal is 1).",
@@ -136,6 +141,10 @@ WELCH_BOUND = Exercise(
         Wrong("no_orthogonal_case", "when n_vectors <= dim the vectors fit exactly orthogonally: return 0.0 there "
               "(the formula does not apply).",
               lambda N, n: math.sqrt(abs(N - n) / (n * max(N - 1, 1))) + (N <= n)),
+        Wrong("formula_below_dim", "for n_vectors < dim the formula takes the square root of a negative number (the "
+              "'math domain error'; with a single vector it divides by zero): it only holds for n_vectors > dim. "
+              "Return 0.0 when n_vectors <= dim: that many vectors fit exactly orthogonally.",
+              lambda N, n: math.sqrt((N - n) / (n * (N - 1)))),
     ),
     hints={"N<n": "With n_vectors <= dim the vectors fit exactly orthogonally: return 0.0.",
            "N=n": "With n_vectors <= dim the vectors fit exactly orthogonally: return 0.0."},
@@ -174,7 +183,8 @@ def max_vectors_inputs(g: torch.Generator) -> dict:
 
 MAX_VECTORS_WELCH = Exercise(
     name="max_vectors_welch", points=1, inputs=max_vectors_inputs, reference=packing.max_vectors_welch,
-    answers=("utils.packing.max_vectors_welch",), atol=0.0, rtol=0.0,
+    answers=("utils.packing.max_vectors_welch", "utils.packing.max_vectors_welch_order"),  # order 1 is this one
+    atol=0.0, rtol=0.0,
     wrong=(
         Wrong("rounded_up", "round down, not up: the largest whole N with welch_bound(N, dim) <= eps.",
               lambda d, e: math.inf if d * e * e >= 1 else math.ceil(d * (1 - e * e) / (1 - d * e * e) + 1e-9)),

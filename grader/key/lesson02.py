@@ -201,7 +201,8 @@ WEIGHTED_LOSS = Exercise(
               lambda x, xh, I: (I**2 * (x - xh) ** 2).mean(dim=(0, 2))),
         Wrong("absolute_error", "that is an absolute error: the paper's loss uses the squared error.",
               lambda x, xh, I: (I * (x - xh).abs()).mean(dim=(0, 2))),
-        Wrong("summed", "you summed over batch and features: average them (the paper's loss is a mean).",
+        Wrong("summed", "you summed over batch and features: average them. The paper writes its loss as a sum; this "
+              "lesson's loss is that sum divided by batch size x n_features, the convention utils uses.",
               lambda x, xh, I: (I * (x - xh) ** 2).sum(dim=(0, 2))),
         Wrong("summed_features", "you summed over features: average over batch AND features, as utils does.",
               lambda x, xh, I: (I * (x - xh) ** 2).sum(dim=2).mean(dim=0)),

@@ -33,7 +33,7 @@ def regime_inputs(g: torch.Generator) -> dict:
     """
     big, small = (lambda: uniform(g, 0.7, 1.3)), (lambda: uniform(g, 0.0, 0.2))
     every = [[big(), -big()], [-big(), big()],            # superposed, either sign first
-             [big(), big()], [-big(), -big()],            # same sign: not represented
+             [big(), big()], [-big(), -big()],            # same sign
              [big(), small()], [-big(), -small()], [big(), -small()],     # dedicated to feature 1
              [small(), big()], [-small(), -big()], [small(), -big()],     # dedicated to feature 2
              [small(), -small()]]                         # not represented
@@ -63,7 +63,7 @@ def regime_inputs(g: torch.Generator) -> dict:
 
 
 def _labels(count: torch.Tensor, opposite: torch.Tensor) -> list[str]:
-    return ["dedicated" if c == 1 else "superposed" if c == 2 and o else "not represented"
+    return [("not represented", "dedicated", "superposed" if o else "same sign")[c]
             for c, o in zip(count.tolist(), opposite.tolist())]
 
 
@@ -74,6 +74,10 @@ def _opposite(w: torch.Tensor) -> torch.Tensor:
 def _same_sign_superposed(W, threshold=0.5):  # two represented features are "superposed" whatever their signs
     w = W[:, 0, :]
     return _labels((w.abs() > threshold).sum(dim=1), torch.ones(len(w), dtype=torch.bool))
+
+
+def _same_sign_not_represented(W, threshold=0.5):  # the lesson's old definition: same-sign pairs are nothing
+    return [("not represented" if x == "same sign" else x) for x in phase.classify_regime(W, threshold)]
 
 
 def _no_abs(W, threshold=0.5):  # compares W_i, not |W_i|: a large negative weight is not represented
@@ -114,10 +118,14 @@ CLASSIFY_REGIME = Exercise(
     name="classify_regime", points=1, inputs=regime_inputs, reference=phase.classify_regime,
     answers=("utils.phase.classify_regime",),
     wrong=(
-        Wrong("same_sign_superposed", "two represented features with the SAME sign are not the antipodal solution: "
-              "sharing the line with the same sign means each output always carries the other feature, which the "
-              "ReLU cannot filter. 'superposed' needs opposite signs (W_1 * W_2 < 0); same-sign pairs are 'not "
-              "represented'.", _same_sign_superposed),
+        Wrong("same_sign_superposed", "two represented features with the SAME sign are not the antipodal pair: on a "
+              "shared line with the same sign, each output always carries the other feature, which the ReLU cannot "
+              "filter. 'superposed' needs opposite signs (W_1 * W_2 < 0); same-sign pairs are 'same sign'.",
+              _same_sign_superposed),
+        Wrong("same_sign_not_represented", "two represented features with the same sign came out 'not represented': "
+              "both features ARE represented there (each |W_i| > threshold), with the same sign, and that regime is "
+              "'same sign'. 'not represented' is for instances where no |W_i| exceeds the threshold.",
+              _same_sign_not_represented),
         Wrong("no_abs", "a feature with a large NEGATIVE weight is represented too (one weight of an antipodal pair is "
               "negative): compare |W_i| with the threshold, not W_i itself.", _no_abs),
         Wrong("one_feature_only", "instances where feature 2 alone is represented came out 'not represented', and "
@@ -132,7 +140,7 @@ CLASSIFY_REGIME = Exercise(
         Wrong("dedicated_checked_first", "every instance with a represented feature came out 'dedicated'. 'dedicated' "
               "means exactly ONE feature represented: test for two represented features (and their signs) too.",
               _dedicated_checked_first),
-        Wrong("abs_sign_test", "antipodal pairs came out 'not represented': you tested the signs on |W|, where they "
+        Wrong("abs_sign_test", "antipodal pairs came out 'same sign': you tested the signs on |W|, where they "
               "are never opposite. Use |W_i| for the threshold only, and the signed W_1 * W_2 < 0 for 'superposed'.",
               _abs_sign_test),
         Wrong("hard_coded_threshold", "given a threshold other than 0.5, your labels are those for threshold 0.5: "
@@ -142,15 +150,15 @@ CLASSIFY_REGIME = Exercise(
         Wrong("one_label_only", "return one label per instance, in order: " + AXIS + " Classify every W[k, 0, :] (did "
               "you iterate over the wrong axis, or return inside the loop?).",
               lambda W, threshold=0.5: phase.classify_regime(W, threshold)[:1]),
-        Wrong("label_codes", "return the labels as strings, exactly 'not represented', 'dedicated' or 'superposed', "
-              "not their codes.", lambda W, threshold=0.5: [phase.REGIMES.index(x)
+        Wrong("label_codes", "return the labels as strings, exactly 'not represented', 'dedicated', 'superposed' or "
+              "'same sign', not their codes.", lambda W, threshold=0.5: [phase.REGIMES.index(x)
                                                            for x in phase.classify_regime(W, threshold)]),
         Wrong("single_string", "classify_regime should return a list of strings, one per instance, not one string "
               "(did you return inside the loop?).", lambda W, threshold=0.5: phase.classify_regime(W, threshold)[0]),
     ),
     hints={"every regime": "Feature i is represented when |W[k, 0, i]| > threshold (one weight of an antipodal pair "
-                           "is negative). 'superposed': both, with opposite signs; 'dedicated': exactly one; 'not "
-                           "represented': anything else, also two same-sign represented features. " + AXIS,
+                           "is negative). 'superposed': both, with opposite signs; 'same sign': both, with the same "
+                           "sign; 'dedicated': exactly one; 'not represented': none. " + AXIS,
            "small weights": "No |W_i| exceeds the threshold in any instance here: every one is 'not represented'. "
                             "Judge each feature by its own |W_i|.",
            "threshold below 0.5": "Use the `threshold` argument: here weights between the threshold and 0.5 are "
@@ -158,7 +166,8 @@ CLASSIFY_REGIME = Exercise(
            "threshold above 0.5": "Use the `threshold` argument: here weights between 0.5 and the threshold are not "
                                   "represented."},
     spec="Return a list of strings, one per instance k of W (n_instances, 1, 2): 'superposed' when both |W[k, 0, i]| "
-         "> threshold with opposite signs, 'dedicated' when exactly one is, 'not represented' otherwise.",
+         "> threshold with opposite signs, 'same sign' when both are with the same sign, 'dedicated' when exactly "
+         "one is, 'not represented' when none is.",
     passed="classify_regime: every regime, both signs, small weights and the threshold argument",
 )
 
@@ -194,7 +203,8 @@ SECOND = ("E[x^2] of a feature uniform on [0, 1) when active is p/3 (the uniform
 
 CANDIDATE_LOSSES = Exercise(
     name="candidate_losses", points=2, inputs=loss_inputs, reference=phase.candidate_losses,
-    answers=("utils.phase.candidate_losses", "utils.phase.simulate_candidates"), atol=1e-9, rtol=1e-6,
+    answers=("utils.phase.candidate_losses", "utils.phase.simulate_candidates", "utils.phase.simulate_loss",
+             "utils.phase.exact_loss", "utils.phase.optimum", "utils.phase.optimum_boundary"), atol=1e-9, rtol=1e-6,
     wrong=(
         Wrong("s_for_p", "you used S where 1 - S belongs: feature_probability is already the probability that a "
               "feature is active.", lambda r, p: _losses(r, 1 - p)),
@@ -233,13 +243,17 @@ CANDIDATE_LOSSES = Exercise(
         Wrong("values_list", "return a dict keyed by candidate, {'dedicated_1': ..., 'dedicated_2': ..., 'superposed': "
               "...}, not a list of the values.", lambda r, p: list(phase.candidate_losses(r, p).values())),
     ),
-    hints={"r > 1": "dedicated_1 drops feature 2, whose importance is r; dedicated_2 drops feature 1 (importance 1).",
-           "sparse": "superposed errs only when both features are active (probability p^2).",
-           "dense (p = 1)": "With p = 1 every feature is always active: a dropped feature still costs its variance "
-                            "1/3 - 1/4."},
-    spec="Return a dict {'dedicated_1', 'dedicated_2', 'superposed'} -> expected loss (a float, never negative): the "
-         "mean over the 2 features of importance x squared error, importances (1, r), with the weights and biases "
-         "of the table.",
+    # The fallback message names the one wrong key ("at r < 1['superposed']"); the hints and the spec below name
+    # no candidate, so that the message points at that key alone (issue 13).
+    hints={"r > 1": "Here r > 1: feature 2 is the more important one. Which feature does that candidate drop, and "
+                    "whose importance weighs the dropped feature's error?",
+           "sparse": "Here the features are sparse: an antipodal pair errs only when both features are active "
+                     "(probability p^2); a dropped feature costs its variance every time it is on.",
+           "dense (p = 1)": "Here p = 1: every feature is always active, and a dropped feature still costs its "
+                            "variance 1/3 - 1/4."},
+    spec="Fix the value of the candidate named in brackets (the check stops at the first wrong one): its expected "
+         "loss is the mean over the 2 features of importance x squared error, importances (1, r), with that "
+         "candidate's W and b from the table, as a float.",
     passed="candidate_losses: the three closed forms, on both sides of r = 1, sparse and dense",
 )
 

@@ -320,8 +320,8 @@ def _rotation_case(g: torch.Generator, cls: str, activation: str) -> dict:
 def rotation_inputs(g: torch.Generator) -> dict:
     with checks.one_thread():
         return {"bottleneck": _rotation_case(g, "ToyModel", "relu"),
-                "hidden ReLU": _rotation_case(g, "HiddenReLUModel", "linear"),
-                "hidden ReLU, another": _rotation_case(g, "HiddenReLUModel", "linear")}
+                "hidden ReLU": _rotation_case(g, "HiddenReLUModel", "relu"),
+                "hidden ReLU, another": _rotation_case(g, "HiddenReLUModel", "relu")}
 
 
 def _in_place(model, rotation):

@@ -150,6 +150,78 @@ ABLATE_DIRECTION = Exercise(
 )
 
 
+# --- ablate_one_sided ----------------------------------------------------------------------------
+
+def _both_sides(h: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """h with row 0 flipped, if need be, to a positive projection onto d and row 1 to a negative one."""
+    signs = torch.ones(h.shape[0], 1)
+    signs[0], signs[1] = torch.sign(h[0] @ d), -torch.sign(h[1] @ d)
+    return h * signs
+
+
+def one_sided_inputs(g: torch.Generator) -> dict:
+    """Every case has rows on both sides of the direction (positive and negative projections)."""
+    ((i,),) = _avoiding("ablate_one_sided", lambda g: (_distinct(g, N_FEATURES, 1),), g)
+    n_hidden = integer(g, 3, 5)
+    W, _ = _model(g, (i, (i + 1) % N_FEATURES), n_hidden)  # feature i + 1 is antipodal: negative projections
+    x = _batch(g, 24, 40)
+    x[:2] = 0.0
+    x[0, i], x[1, (i + 1) % N_FEATURES] = uniform(g, 0.3, 1.0), uniform(g, 0.3, 1.0)  # each half-line once at least
+    cases = {"antipodal pair": {"args": [x @ W.T, _scaled(g, W[:, i], 1.5, 3.5)]}}
+    h, d = torch.randn(integer(g, 6, 20), n_hidden, generator=g), _scaled(g, torch.randn(n_hidden, generator=g), 0.2, 0.6)
+    cases["random direction"] = {"args": [_both_sides(h, d), d]}
+    k = integer(g, 3, 6)  # batch = n_hidden: a projection multiplied along the wrong axis still broadcasts
+    h, d = torch.randn(k, k, generator=g), _scaled(g, torch.randn(k, generator=g), 1.5, 3.0)
+    cases["batch = n_hidden"] = {"args": [_both_sides(h, d), d]}
+    h, d = torch.randn(integer(g, 6, 20), n_hidden, generator=g), _unit(torch.randn(n_hidden, generator=g))
+    cases["unit direction"] = {"args": [_both_sides(h, d), d]}
+    return cases
+
+
+def _one_sided(h: torch.Tensor, d: torch.Tensor, part: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """h minus part(projection) along the unit direction: how a wrong answer picks the part it removes."""
+    return h - part(h @ _unit(d))[:, None] * _unit(d)
+
+
+HALF = ("Features are non-negative: agreement only ever pushes h towards +d_hat, so remove ReLU(h . d_hat) d_hat "
+        "and leave rows with a negative projection as they are.")
+
+ABLATE_ONE_SIDED = Exercise(
+    name="ablate_one_sided", points=1, inputs=one_sided_inputs, reference=syc.ablate_one_sided,
+    answers=("utils.sycophancy.ablate_one_sided",), atol=1e-4,
+    wrong=(
+        Wrong("two_sided", "you removed the whole projection (h . d_hat) d_hat, as ablate_direction does: rows with a "
+              "negative projection changed too. " + HALF, lambda h, d: _one_sided(h, d, lambda p: p)),
+        Wrong("negative_part", "the ReLU is on the wrong side: you removed the negative part of the projection (the "
+              "half-line of the antipodal partner) and kept the positive one. " + HALF,
+              lambda h, d: _one_sided(h, d, lambda p: -torch.relu(-p))),
+        Wrong("abs_projection", "you removed |h . d_hat| d_hat: rows with a negative projection were pushed further "
+              "along -d_hat instead of being left alone. " + HALF, lambda h, d: _one_sided(h, d, torch.abs)),
+        Wrong("relu_on_h", "you applied the ReLU to h before projecting (ReLU(h) . d_hat): the ReLU belongs on the "
+              "projection, one number per row, ReLU(h . d_hat).",
+              lambda h, d: h - (torch.relu(h) @ _unit(d))[:, None] * _unit(d)),
+        Wrong("relu_after", "you applied the ReLU to the result, ReLU(h - (h . d_hat) d_hat): hidden activations can "
+              "be negative. The ReLU belongs on the projection: h - ReLU(h . d_hat) d_hat.",
+              lambda h, d: torch.relu(h - (h @ _unit(d))[:, None] * _unit(d))),
+        Wrong("not_normalised", "the direction was not normalised: with d of norm != 1, h - ReLU(h . d) d does not "
+              "remove the component; use d_hat = d / ||d||.", lambda h, d: h - torch.relu(h @ d)[:, None] * d),
+        Wrong("normalised_once", "you divided by ||d|| only once: ReLU(h . d) d / ||d|| still has a factor ||d||. "
+              "Normalise both: ReLU(h . d_hat) d_hat.", lambda h, d: h - torch.relu(h @ d)[:, None] * d / d.norm()),
+        Wrong("returned_projection", "you returned the part that is removed, ReLU(h . d_hat) d_hat; return what is "
+              "left of h.", lambda h, d: torch.relu(h @ _unit(d))[:, None] * _unit(d)),
+        Wrong("wrong_axis", "the projections ReLU(h @ d_hat) are one number per row (batch,): multiply them as a "
+              "column, ReLU(h @ d_hat)[:, None] * d_hat, so that each row subtracts its own.",
+              lambda h, d: h - torch.relu(h @ _unit(d)) * _unit(d)),
+    ),
+    hints={"batch = n_hidden": "Each row of h subtracts its own part: ReLU(h @ d_hat)[:, None] * d_hat.",
+           "antipodal pair": "The direction is not unit length: project onto d_hat = d / ||d||.",
+           "random direction": "The direction is not unit length: project onto d_hat = d / ||d||."},
+    spec="Return h - ReLU(h @ d_hat)[:, None] * d_hat with d_hat = d / ||d||: rows with a positive projection lose "
+         "it, rows with a negative projection are unchanged; same shape as h.",
+    passed="ablate_one_sided: removes the positive part of the projection and leaves the other half-line alone",
+)
+
+
 # --- collateral_damage and steering_effect: the model and its read-out ---------------------------
 
 def _readout(W: torch.Tensor, b: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -279,4 +351,4 @@ STEERING_EFFECT = Exercise(
     passed="steering_effect: mean output change for positive and negative alpha",
 )
 
-EXERCISES = [FEATURE_DIRECTION, ABLATE_DIRECTION, COLLATERAL_DAMAGE, STEERING_EFFECT]
+EXERCISES = [FEATURE_DIRECTION, ABLATE_DIRECTION, COLLATERAL_DAMAGE, ABLATE_ONE_SIDED, STEERING_EFFECT]

@@ -170,27 +170,51 @@ def _cosines(W_dec: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return (W_dec / W_dec.norm(dim=1, keepdim=True)) @ (W / W.norm(dim=0, keepdim=True))
 
 
+def _greedy_picks(values: torch.Tensor) -> list[tuple[int, int, float]]:
+    """The greedy matching's picks in the order it makes them: (latent, feature, gap to the runner-up)."""
+    remaining, picks = values.clone(), []
+    for _ in range(values.shape[1]):
+        top = remaining.flatten().topk(2).values
+        j, f = divmod(int(remaining.argmax()), values.shape[1])
+        picks.append((j, f, float(top[0] - top[1])))
+        remaining[j, :], remaining[:, f] = float("-inf"), float("-inf")
+    return picks
+
+
 def _well_separated(W_dec: torch.Tensor, W: torch.Tensor, gap: float = 1e-3) -> bool:
-    """No near-ties for the best latent (signed or |cos|), and no latent matches feature 0 perfectly."""
+    """No near-ties, for the signed or |cos| matching nor for each feature's best latent; no perfect match for
+    feature 0 (so the antipodal latent's |cos| = 1 stands out)."""
     cos = _cosines(W_dec, W)
     for values in (cos, cos.abs()):
         top = values.topk(2, dim=0).values
-        if (top[0] - top[1] < gap).any():
+        if (top[0] - top[1] < gap).any() or min(g for _, _, g in _greedy_picks(values)[:-1]) < gap:
             return False
     return bool(cos[:, 0].max() < 0.99)
 
 
+def _shares_a_best_latent(values: torch.Tensor) -> bool:
+    """values (n_latents, n_features): features 0 and 1 have the same best latent, which scores higher with feature 1."""
+    best = values.argmax(dim=0)
+    return bool(best[0] == best[1] and values[best[1], 1] > values[best[0], 0])
+
+
 def match_inputs(g: torch.Generator) -> dict:
     cases = {}
-    for name in ("antipodal latent", "random"):
+    for name in ("antipodal latent", "shared latent"):
         while True:
-            n_hidden, n_features, n_latents = integer(g, 3, 4), integer(g, 4, 6), integer(g, 7, 10)  # n_latents != n_features
+            n_hidden, n_features, n_latents = integer(g, 3, 4), integer(g, 4, 6), integer(g, 7, 10)  # n_latents > n_features
             W = torch.randn(n_hidden, n_features, generator=g) * (0.3 + 2 * torch.rand(n_features, generator=g))
             W_dec = _decoder(g, n_latents, n_hidden)
             if name == "antipodal latent":
                 W_dec[2] = -uniform(g, 1.5, 3.0) * W[:, 0]  # |cos| would call it a perfect match for feature 0
                 W_dec[4] = 0.4 * W[:, 0] + 0.2 * W[:, 1]  # short but well aligned: raw dot products overlook it
-            if _well_separated(W_dec, W):
+                ok = True
+            else:  # latent 3 lies between features 0 and 1, nearer 1: the best latent of both
+                u = W / W.norm(dim=0, keepdim=True)
+                W_dec[3] = uniform(g, 0.5, 2.0) * (0.9 * u[:, 0] + u[:, 1])
+                W_dec[5] = -uniform(g, 1.5, 3.0) * W[:, 2]  # and |cos| answers differ from signed ones here too
+                ok = all(_shares_a_best_latent(v) for v in (_cosines(W_dec, W), _cosines(W_dec, W).abs()))
+            if ok and _well_separated(W_dec, W):
                 break
         cases[name] = {"args": [W_dec, W]}
     return cases
@@ -199,6 +223,26 @@ def match_inputs(g: torch.Generator) -> dict:
 def _best(cos: torch.Tensor, dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     best = cos.max(dim=dim)
     return best.values, best.indices
+
+
+def _greedy(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return sae.match_one_to_one(values)
+
+
+def _in_feature_order(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feature 0 takes its best latent, then feature 1 the best of those left, and so on."""
+    remaining, cosine, latent = values.clone(), torch.empty(values.shape[1]), torch.empty(values.shape[1], dtype=torch.long)
+    for f in range(values.shape[1]):
+        j = int(remaining[:, f].argmax())
+        cosine[f], latent[f] = values[j, f], j
+        remaining[j, :] = float("-inf")
+    return cosine, latent
+
+
+def _in_match_order(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The greedy matching's cosines and latents listed in the order it found them, not by feature."""
+    picks = _greedy_picks(values)
+    return (torch.tensor([float(values[j, f]) for j, f, _ in picks]), torch.tensor([j for j, _, _ in picks]))
 
 
 def _unit_rows(W_dec: torch.Tensor) -> torch.Tensor:
@@ -211,33 +255,48 @@ def _unit_columns(W: torch.Tensor) -> torch.Tensor:
 
 NORMALISE_BOTH = ("a cosine is between -1 and 1 and does not depend on lengths: normalise both the latent directions "
                   "(rows of W_dec) and the features (columns of W) before the dot product")
+ONE_TO_ONE = ("each latent may be matched to at most one feature: take the largest cosine left, match that latent "
+              "and that feature, remove both, and repeat")
 
 MATCH_FEATURES = Exercise(
     name="match_features", points=2, inputs=match_inputs, reference=reference_match_features,
-    answers=("utils.sae.feature_recovery",), atol=1e-4,
+    answers=("utils.sae.feature_recovery", "utils.sae.match_one_to_one"), atol=1e-4,
     wrong=(
         Wrong("returned_dict", "match_features should return a tuple (cosine, latent) of two tensors, not a dict.",
               lambda D, W: sae.feature_recovery(D, W)),
         Wrong("per_latent", "you returned one value per latent; the question is, for each true FEATURE, which latent "
-              "matches it best: take the max over latents (dim 0 of the (n_latents, n_features) cosine matrix).",
+              "is matched to it: the result has one entry per column of W.",
               lambda D, W: _best(_cosines(D, W), dim=1)),
+        Wrong("not_one_to_one", f"two features were given the same latent (each feature took its own best latent): "
+              f"{ONE_TO_ONE}. One latent cannot stand for two features.", lambda D, W: _best(_cosines(D, W))),
         Wrong("abs_cos", "you used |cos|: a latent only fires positively (ReLU), so a latent pointing OPPOSITE to a "
               "feature reconstructs minus that feature; it is not a match. Use the signed cosine.",
+              lambda D, W: _greedy(_cosines(D, W).abs())),
+        Wrong("abs_cos_many_to_one", f"you used |cos|: a latent only fires positively (ReLU), so a latent pointing "
+              f"OPPOSITE to a feature is not a match; use the signed cosine. And {ONE_TO_ONE}.",
               lambda D, W: _best(_cosines(D, W).abs())),
-        Wrong("not_normalised", f"you used raw dot products: {NORMALISE_BOTH}.", lambda D, W: _best(D @ W)),
+        Wrong("in_feature_order", "you matched the features in their order (feature 0 first, then feature 1 with what "
+              "was left, ...); the matching takes the largest cosine left among ALL unmatched features and latents "
+              "at every step, whichever feature it belongs to.", lambda D, W: _in_feature_order(_cosines(D, W))),
+        Wrong("in_match_order", "the cosines and latents are listed in the order you matched them; return them by "
+              "feature: entry f is feature f's cosine and latent.", lambda D, W: _in_match_order(_cosines(D, W))),
+        Wrong("not_normalised", f"you used raw dot products: {NORMALISE_BOTH}.", lambda D, W: _greedy(D @ W)),
         Wrong("latents_not_normalised", f"you normalised the features but not the latent directions: {NORMALISE_BOTH} "
-              "(rows of W_dec need not be unit length).", lambda D, W: _best(D @ _unit_columns(W))),
+              "(rows of W_dec need not be unit length).", lambda D, W: _greedy(D @ _unit_columns(W))),
         Wrong("features_not_normalised", f"you normalised the latent directions but not the features: "
-              f"{NORMALISE_BOTH}.", lambda D, W: _best(_unit_rows(D) @ W)),
+              f"{NORMALISE_BOTH}.", lambda D, W: _greedy(_unit_rows(D) @ W)),
         Wrong("one_based_indices", "the cosines are right but the latent indices are off by one: latents are "
-              "numbered from 0, as the indices of max(dim=0) give them.",
-              lambda D, W: (_best(_cosines(D, W))[0], _best(_cosines(D, W))[1] + 1)),
+              "numbered from 0, as argmax gives them.",
+              lambda D, W: (_greedy(_cosines(D, W))[0], _greedy(_cosines(D, W))[1] + 1)),
     ),
     hints={"antipodal latent": "One latent points exactly opposite to feature 0, and another is short but well "
-                               "aligned with it: use the signed cosine, with both sides normalised."},
-    spec="Return a tuple (cosine, latent) of two (n_features,) tensors: for each feature (column of W), the largest "
-         "signed cosine with any latent direction (row of W_dec), and the index of that latent.",
-    passed="match_features: best signed cosine per feature, and which latent gives it",
+                               "aligned with it: use the signed cosine, with both sides normalised.",
+           "shared latent": "One latent is the best match of two features: it goes to the feature it matches "
+                            "better, and the other feature takes the best latent still free."},
+    spec="Return a tuple (cosine, latent) of two (n_features,) tensors from a one-to-one matching: repeatedly take "
+         "the largest signed cosine between an unmatched latent (row of W_dec) and an unmatched feature (column "
+         "of W), match them; entry f is feature f's cosine and latent.",
+    passed="match_features: one-to-one greedy matching on signed cosines, listed by feature",
 )
 
 

@@ -50,3 +50,16 @@ def test_a_lookup_table_of_the_visible_inputs_fails_graded_inputs():
 def test_c_over_two_is_told_the_probability_was_dropped_not_the_half():
     with pytest.raises(CheckFailed, match="dropped the probability"):
         checks.check("expected_interference", lambda S, c=1.0: {**key.reference_expected_interference(S, c), "mean": c / 2})
+
+
+def test_errors_a_learner_meets_are_explained_not_passed_on_raw():
+    """Issue 13: the Welch formula used below dim ('math domain error') and norms broadcast on the wrong axis (a
+    RuntimeError) each get a message that names the mistake, as measure_interference's check does."""
+    with pytest.raises(CheckFailed, match="math domain error.*Return 0.0 when n_vectors <= dim"):
+        checks.check("welch_bound", lambda n_vectors, dim: math.sqrt((n_vectors - dim) / (dim * (n_vectors - 1))))
+
+    def row_norms(W):
+        W_normed = W / W.norm(dim=1)
+        return W_normed.T @ W_normed
+    with pytest.raises(CheckFailed, match="RuntimeError.*wrong axis.*W.norm\\(dim=0, keepdim=True\\)"):
+        checks.check("cosine_similarities", row_norms)

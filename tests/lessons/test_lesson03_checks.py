@@ -57,6 +57,19 @@ def test_one_number_is_told_to_return_a_dict_with_the_three_keys(number):
     assert all(name in str(failure.value) for name in phase.CANDIDATES), failure.value
 
 
+@pytest.mark.parametrize("wrong_key", phase.CANDIDATES)
+def test_one_wrong_value_is_named_alone(wrong_key):
+    """Issue 13: a dict with one wrong value gets a message that names that key and no other candidate."""
+    def answer(r, p):
+        losses = phase.candidate_losses(r, p)
+        return {**losses, wrong_key: 1.37 * losses[wrong_key]}
+    with pytest.raises(CheckFailed) as failure:
+        checks.check("candidate_losses", answer)
+    message = str(failure.value)
+    assert repr(wrong_key) in message, message
+    assert not any(name in message for name in phase.CANDIDATES if name != wrong_key), message
+
+
 def test_missing_key_is_named():
     with pytest.raises(CheckFailed, match="no 'dedicated_2'"):
         checks.check("candidate_losses", lambda r, p: {"dedicated_1": 0.0, "superposed": 0.0})
@@ -120,9 +133,9 @@ def test_a_lookup_table_of_the_visible_inputs_fails_graded_inputs():
 
 def test_regime_labels_follow_the_definition():
     W = torch.tensor([[[0.9, -0.8]], [[0.9, 0.8]], [[-0.9, 0.1]], [[0.1, 0.7]], [[0.4, 0.4]]])
-    assert phase.classify_regime(W) == ["superposed", "not represented", "dedicated", "dedicated", "not represented"]
-    assert phase.classify_regime(W, threshold=0.3) == ["superposed", "not represented", "dedicated", "dedicated",
-                                                       "not represented"]
+    assert phase.classify_regime(W) == ["superposed", "same sign", "dedicated", "dedicated", "not represented"]
+    assert phase.classify_regime(W, threshold=0.3) == ["superposed", "same sign", "dedicated", "dedicated",
+                                                       "same sign"]
     with pytest.raises(ValueError, match="n_instances, 1, 2"):
         phase.classify_regime(W.transpose(1, 2))
 

@@ -176,13 +176,19 @@ def test_geometry_helpers():
     assert torch.allclose(R.T @ R, torch.eye(4), atol=1e-5) and abs(torch.det(R).item() - 1) < 1e-5
     assert torch.allclose(rotation_2d(90) @ torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]), atol=1e-6)
     model = HiddenReLUModel(5, 2, n_instances=2, sparsity=0.9, seed=1)
-    x = model.generate_batch(64, torch.Generator().manual_seed(0))
     with torch.no_grad():
+        model.b_final.fill_(-0.3)  # some outputs negative before the output ReLU
+    x = model.generate_batch(64, torch.Generator().manual_seed(0))
+    with torch.no_grad():  # the paper's ReLU(W^T ReLU(W x) + b); activation="linear" drops the output ReLU
         h = torch.relu(torch.einsum("bif,ihf->bih", x, model.W))
-        assert torch.allclose(model(x), torch.einsum("bih,ihf->bif", h, model.W) + model.b_final)
-    loss = model.loss_and_grads(x)  # must be autograd through the hidden ReLU, not ToyModel's closed form
+        before_relu = torch.einsum("bih,ihf->bif", h, model.W) + model.b_final
+        assert (before_relu < 0).any() and torch.allclose(model(x), torch.relu(before_relu))
+        linear = HiddenReLUModel(5, 2, n_instances=2, sparsity=0.9, seed=1, activation="linear")
+        linear.load_state_dict(model.state_dict())
+        assert torch.allclose(linear(x), before_relu)
+    loss = model.loss_and_grads(x)  # must be autograd through both ReLUs, not ToyModel's closed form
     W = model.W.detach().clone().requires_grad_()
     h = torch.relu(torch.einsum("bif,ihf->bih", x, W))
-    reference = ((x - (torch.einsum("bih,ihf->bif", h, W) + model.b_final.detach())) ** 2).mean(dim=(0, 2))
+    reference = ((x - torch.relu(torch.einsum("bih,ihf->bif", h, W) + model.b_final.detach())) ** 2).mean(dim=(0, 2))
     reference.sum().backward()
     assert torch.allclose(loss, reference.detach(), atol=1e-6) and torch.allclose(model.W.grad, W.grad, atol=1e-6)

@@ -64,6 +64,7 @@ def test_weights_bias_batch_and_alphas_vary_with_the_generator():
 
 @pytest.mark.parametrize("exercise, cases", [
     (key.ABLATE_DIRECTION, ("feature column", "random direction", "batch = n_hidden")),
+    (key.ABLATE_ONE_SIDED, ("antipodal pair", "random direction", "batch = n_hidden")),
     (key.COLLATERAL_DAMAGE, ("raw feature column", "random direction")),
     (key.STEERING_EFFECT, ("raw feature column, alpha < 0", "random direction")),
 ], ids=lambda v: getattr(v, "name", "cases"))
@@ -80,9 +81,19 @@ def test_the_tricky_shapes_are_there():
         W = inputs["square W"]["args"][0]
         assert W.shape[0] == W.shape[1]
         assert inputs["feature"]["args"][0].shape[0] < inputs["feature"]["args"][0].shape[1]
-    for inputs in [answer_key.visible_inputs(LESSON, key.ABLATE_DIRECTION)] + graded(key.ABLATE_DIRECTION, STUDENTS[:5]):
-        h = inputs["batch = n_hidden"]["args"][0]
-        assert h.shape[0] == h.shape[1]
+    for exercise in (key.ABLATE_DIRECTION, key.ABLATE_ONE_SIDED):
+        for inputs in [answer_key.visible_inputs(LESSON, exercise)] + graded(exercise, STUDENTS[:5]):
+            h = inputs["batch = n_hidden"]["args"][0]
+            assert h.shape[0] == h.shape[1]
+
+
+def test_every_one_sided_case_has_rows_on_both_sides_of_the_direction():
+    """Otherwise removing the whole projection, or its absolute value, would pass that case."""
+    for inputs in [answer_key.visible_inputs(LESSON, key.ABLATE_ONE_SIDED)] + graded(key.ABLATE_ONE_SIDED, STUDENTS[:5]):
+        for case, spec in inputs.items():
+            h, d = spec["args"]
+            projection = h @ d
+            assert (projection > 0.05).any() and (projection < -0.05).any(), case
 
 
 # --- verdicts ------------------------------------------------------------------------------------
@@ -160,7 +171,8 @@ def test_the_library_answers_are_withheld_but_the_read_out_is_not(tmp_path):
     spec.loader.exec_module(module)
     W, b, x = torch.randn(3, 8), -0.1 * torch.ones(8), torch.rand(4, 8)
     assert torch.equal(module.reconstruct(W, b, x @ W.T), syc.reconstruct(W, b, x @ W.T))
-    for name in ("feature_direction", "ablate_direction", "collateral_damage", "readout_damage", "steering_effect"):
+    for name in ("feature_direction", "ablate_direction", "collateral_damage", "readout_damage", "ablate_one_sided",
+                 "steering_effect"):
         assert "return" not in (view / "sycophancy.py").read_text().split(f"def {name}(")[1].split("\ndef ")[0]
     with pytest.raises(WithheldAnswer):
         module.readout_damage(W, b, x, x @ W.T)

@@ -79,6 +79,10 @@ def test_inputs_keep_the_properties_that_tell_mistakes_apart(make):
                 assert key._well_separated(W_dec, W) and W_dec.shape[0] != W.shape[1]
                 if case == "antipodal latent":
                     assert torch.allclose(key._cosines(W_dec, W)[2, 0], torch.tensor(-1.0), atol=1e-5)
+                else:  # one latent is the best of features 0 and 1, signed and |cos|: many-to-one answers show
+                    cos = key._cosines(W_dec, W)
+                    assert key._shares_a_best_latent(cos) and key._shares_a_best_latent(cos.abs())
+                    assert torch.allclose(cos[5, 2], torch.tensor(-1.0), atol=1e-5)
             elif make is key.ablation_inputs:
                 h, z, W_dec, latents = args
                 assert (z[:, latents] > 0).any(0).all() and (z[:, latents] == 0).any(0).all()
@@ -127,3 +131,27 @@ def test_a_lookup_table_of_the_visible_inputs_fails_graded_inputs():
 
     checks.check("match_features", memorised)
     assert not _verdict(key.MATCH_FEATURES, memorised, _graded(key.MATCH_FEATURES, "mallory")[0]).ok
+
+
+def test_the_old_many_to_one_answer_is_now_a_known_mistake_and_a_greedy_loop_passes():
+    """Issue 14: recovery is a one-to-one matching; each feature taking its own best latent is `not_one_to_one`."""
+    def many_to_one(W_dec, W):
+        cos = (W_dec / W_dec.norm(dim=1, keepdim=True)) @ (W / W.norm(dim=0, keepdim=True))
+        return cos.max(dim=0).values, cos.max(dim=0).indices
+
+    with pytest.raises(CheckFailed, match="same latent"):
+        checks.check("match_features", many_to_one)
+    assert _verdict(key.MATCH_FEATURES, many_to_one, _graded(key.MATCH_FEATURES)[0]).misconception == "not_one_to_one"
+
+    def greedy(W_dec, W):  # a student's version: a Python loop over a cosine matrix
+        cos = (W_dec / W_dec.norm(dim=1, keepdim=True)) @ (W / W.norm(dim=0, keepdim=True))
+        cosine, latent, used_latents, used_features = [0.0] * W.shape[1], [0] * W.shape[1], set(), set()
+        pairs = sorted(((float(cos[j, f]), j, f) for j in range(cos.shape[0]) for f in range(cos.shape[1])), reverse=True)
+        for value, j, f in pairs:
+            if j not in used_latents and f not in used_features:
+                cosine[f], latent[f] = value, j
+                used_latents.add(j)
+                used_features.add(f)
+        return torch.tensor(cosine), torch.tensor(latent)
+
+    checks.check("match_features", greedy)
