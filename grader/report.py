@@ -14,8 +14,8 @@ OUT/report/*.csv:
   - not_graded.csv: missing, invalid and failed submissions, by student.
 
 Definitions. A student *attempted* an exercise when the exercise cell's code differs from the student
-copy's stub (comments and layout aside), or when it passed (the function may be written in an added
-cell). Of the attempts, *passed* got the test cell's full points, *failed* did not; every failure is
+copy's stub (comments and layout aside), or when the judge ran an answer that no longer raises the stub's
+NotImplementedError (the function may be written in an added cell). Of the attempts, *passed* got the test cell's full points, *failed* did not; every failure is
 counted under the misconception its judge named (a declared id, or "other").
 """
 
@@ -208,9 +208,8 @@ def outcomes(submissions: Iterable[Submission], infos: dict[str, list[ExerciseIn
             if grade is None:
                 continue
             passed = grade.points >= grade.max_points
-            tried = attempted(sub.code.get(info.cell_id), info.stub)
-            if tried is None:  # no code to look at: the judge's verdict tells
-                tried = grade.misconception != "not_implemented"
+            # a changed cell, or an answer the judge ran (it may live in a cell the student added)
+            tried = bool(attempted(sub.code.get(info.cell_id), info.stub)) or grade.misconception != "not_implemented"
             outcome = "passed" if passed else "failed" if tried else "not attempted"
             found.append(Outcome(sub.row.student_id, sub.row.lesson, info.grade_id, outcome, grade.points,
                                  grade.max_points, None if passed else grade.misconception or "other", grade.message))

@@ -14,7 +14,7 @@ Superposition beats the best dedicated solution when p < 4r / (2 + 5r) for r <= 
 p < 4 / (2r + 5) for r >= 1: the candidates' line. It is not the true optimum's boundary. exact_loss
 computes the expected loss of ANY (W, b) in closed form (Monte Carlo checks it), optimum minimises it, and
 optimum_boundary finds where the optimum stops being superposed: later than the candidates' line (at
-about 1.1 times it for r <= 0.5, 1.3 times at r = 1), because a shrunken antipodal pair with a positive bias
+about 1.1 times it for r <= 0.5, 1.25 times at r = 1), because a shrunken antipodal pair with a positive bias
 beats both the antipodal candidate and, a little past the line, the dedicated one.
 """
 
