@@ -92,6 +92,41 @@ def test_forward_loss_and_shapes_follow_the_recipe():
     assert torch.allclose(loss[1], ((h - h_hat)[:, 1] ** 2).sum(-1).mean() + 0.5 * z[:, 1].sum(-1).mean())
 
 
+def test_hand_written_gradients_equal_autograd_and_training_matches_the_autograd_loop():
+    sae = SparseAutoencoder(3, 7, n_instances=4, l1_coeff=torch.tensor([0.0, 0.1, 0.3, 1.0]), seed=1)
+    with torch.no_grad():
+        sae.b_enc.normal_(), sae.b_dec.normal_(), sae.W_enc.mul_(1.3)   # off the tied start, some latents dead
+    h = torch.randn(64, 1, 3).relu().expand(-1, 4, -1)                     # one model read by 4 SAEs, as in a sweep
+    sae.loss(h, *sae(h)).sum().backward()
+    expected = {name: p.grad.clone() for name, p in sae.named_parameters()}
+    with torch.no_grad():
+        loss, fired = saes.sae_gradients(sae, h)
+    for name, p in sae.named_parameters():
+        assert p.grad.stride() == p.stride() and torch.allclose(p.grad, expected[name], atol=1e-6), name
+    assert torch.allclose(loss, sae.loss(h, *sae(h)).detach(), atol=1e-6)
+    assert torch.equal(fired, (sae(h)[0] > 0).any(0))
+
+    # a few hundred steps, a resampling included, against the plain autograd loop with the same data
+    toy = ToyModel(5, 2, sparsity=0.9, seed=0)
+    fast, slow = (SparseAutoencoder(2, 6, n_instances=2, l1_coeff=0.3, seed=0) for _ in range(2))
+    train_sae(fast, toy, steps=120, batch_size=256, lr=1e-2, resample_every=60, progress=False)
+    optimizer, g = torch.optim.Adam(slow.parameters(), lr=1e-2), torch.Generator().manual_seed(0)
+    fired = torch.zeros(2, 6, dtype=torch.bool)
+    for step in range(1, 121):
+        h = toy.hidden(toy.generate_batch(256, g)).detach().expand(-1, 2, -1)
+        z, h_hat = slow(h)
+        optimizer.zero_grad()
+        slow.loss(h, z, h_hat).sum().backward()
+        optimizer.step()
+        slow.normalize_decoder()
+        fired |= (z > 0).any(0)
+        if step == 60:
+            slow.resample(~fired, h, optimizer, g)
+            fired[:] = False
+    for a, b in zip(fast.parameters(), slow.parameters()):
+        assert torch.allclose(a, b, atol=1e-4)
+
+
 def test_feature_recovery_uses_the_signed_cosine_and_ablation_only_touches_firing_inputs():
     W = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     W_dec = torch.tensor([[-1.0, 0.0], [0.0, 3.0], [0.6, 0.8]])
