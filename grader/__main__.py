@@ -1,4 +1,4 @@
-"""The grader CLI: python -m grader {release,check,bundle,autograde,report,solutions}."""
+"""The grader CLI: python -m grader {release,check,bundle,autograde,report,export,solutions}."""
 
 from __future__ import annotations
 
@@ -40,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
                        help="run submissions without bubblewrap (limits still apply); only for code you trust")
     report = commands.add_parser("report", help="write OUT/report.html and OUT/report/*.csv from a graded OUT")
     report.add_argument("out", type=Path, help="the folder autograde wrote (grades.csv, results/, workspace/)")
+    export = commands.add_parser("export", help="write final grades (automatic + manual) for a gradebook import")
+    export.add_argument("out", type=Path, help="the folder autograde wrote")
+    export.add_argument("--format", choices=["canvas", "wide"], default="canvas",
+                        help="canvas: Canvas's gradebook CSV; wide: student_id, one column per lesson, total")
+    export.add_argument("--output", type=Path, help="where to write it (default OUT/export-FORMAT.csv)")
+    export.add_argument("--canvas-id", default="SIS User ID", choices=["SIS User ID", "SIS Login ID", "ID"],
+                        help="the Canvas column that holds the student folder names (default SIS User ID)")
     solutions = commands.add_parser("solutions", help="run every solution notebook headless")
     solutions.add_argument("--html", type=Path, help="also export readable HTML with the interactive figures here")
     solutions.add_argument("--lesson")
@@ -74,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "report":
         from grader.report import write as write_report
         print(f"report: {write_report(args.out)}")
+    elif args.command == "export":
+        from grader.export import export as write_export
+        print(f"wrote {write_export(args.out, args.format, args.output, args.canvas_id)}")
     elif args.command == "solutions":
         from grader.solutions import run_solutions
         failures = run_solutions(args.lesson, args.html, args.workers)

@@ -9,14 +9,16 @@ OUT/report/*.csv:
   - exercises.csv: per lesson and exercise, graded submissions, attempted, passed, failed, not attempted;
   - outcomes.csv: one row per student, lesson and exercise (the item table the others are counted from);
   - misconceptions.csv: per exercise, each misconception its failures named, most frequent first;
-  - scores.csv: per student and lesson, automatic and manual points (manual ones join when graded by hand);
+  - scores.csv: per student and lesson, automatic points, manual ones from the gradebook, what is left to grade
+    by hand, and the total (the same as grades.csv, which `write` also updates: see grader.gradebook);
   - flags.csv: evidence for a person to look at (flags never change a score);
   - not_graded.csv: missing, invalid and failed submissions, by student.
 
 Definitions. A student *attempted* an exercise when the exercise cell's code differs from the student
 copy's stub (comments and layout aside), or when the judge ran an answer that no longer raises the stub's
-NotImplementedError (the function may be written in an added cell). Of the attempts, *passed* got the test cell's full points, *failed* did not; every failure is
-counted under the misconception its judge named (a declared id, or "other").
+NotImplementedError (the function may be written in an added cell). Of the attempts, *passed* got the
+test cell's full points, *failed* did not (some of the points, for an exercise declared in parts, is a
+failure too); every failure is counted under the misconception its judge named (a declared id, or "other").
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from urllib.parse import quote
 
 import nbformat
 
-from grader import offline, similarity, trusted
-from grader.autograde import Result, read_grades
+from grader import gradebook, offline, similarity, trusted
+from grader.autograde import FINAL_COLUMNS, Result, read_grades, write_grades
 from grader.feedback import printable
 from grader.lessons import lessons as course_lessons, source_notebook, student_notebook
 from grader.synthetic import without_markers
@@ -88,7 +90,12 @@ class Submission:
     grades: dict[str, trusted.CellGrade] = field(default_factory=dict)
     code: dict[str, str] = field(default_factory=dict)  # exercise cell grade_id -> source
     feedback: str | None = None  # link relative to OUT
-    manual_score: float | None = None  # written answers, once graded by hand (none are read yet)
+    manual: gradebook.ManualGrade | None = None  # what formgrader holds (None: not in the gradebook)
+
+    @property
+    def final(self) -> dict[str, float]:
+        """Manual points, what is left to grade by hand, and the total (grades.csv's last columns)."""
+        return gradebook.final_columns(self.row, self.manual)
 
 
 @dataclass
@@ -172,9 +179,10 @@ def read_submissions(out: Path) -> list[Submission]:
     rows = read_grades(out / "grades.csv")
     if not rows and not (out / "grades.csv").is_file():
         raise SystemExit(f"{out} has no grades.csv: run `python -m grader autograde SUBMISSIONS --out {out}` first")
+    manual = gradebook.read_manual(out / "workspace")
     found = []
     for row in rows:
-        sub = Submission(row)
+        sub = Submission(row, manual=manual.get((row.student_id, row.lesson)))
         if row.status == "graded":
             try:
                 record = json.loads((out / "results" / row.student_id / f"{row.lesson}.json").read_text())
@@ -298,7 +306,7 @@ def build(out: Path) -> Report:
 
 # --- writing -------------------------------------------------------------------------------------
 
-def _cell(value) -> object:
+def safe_cell(value) -> object:
     """A CSV value that a spreadsheet shows as text: no formula from a submission's text runs when opened."""
     if isinstance(value, str):
         value = printable(value)
@@ -312,7 +320,7 @@ def _write_csv(path: Path, header: list[str], rows: Iterable[Iterable]) -> None:
     with tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
-        writer.writerows([_cell(v) for v in row] for row in rows)
+        writer.writerows([safe_cell(v) for v in row] for row in rows)
     os.replace(tmp, path)
 
 
@@ -336,9 +344,9 @@ def write_csvs(report: Report, folder: Path) -> list[Path]:
                                  "examples"],
           ([m.lesson, m.grade_id, m.id, m.message, len(m.students), " ".join(m.students), " | ".join(m.examples)]
            for lesson in report.lessons for m in misconceptions(report, lesson)))
-    table("scores.csv", ["student_id", "lesson", "status", "auto_score", "auto_max", "manual_score", "manual_max"],
-          ([s.row.student_id, s.row.lesson, s.row.status, s.row.score, s.row.max_score,
-            "" if s.manual_score is None else s.manual_score, s.row.manual_max] for s in report.submissions))
+    table("scores.csv", ["student_id", "lesson", "status", "auto_score", "auto_max", "manual_max", *FINAL_COLUMNS],
+          ([s.row.student_id, s.row.lesson, s.row.status, s.row.score, s.row.max_score, s.row.manual_max,
+            *s.final.values()] for s in report.submissions))
     table("flags.csv", ["student_id", "lesson", "kind", "evidence", "matched", "similarity"],
           ([f.student, f.lesson, f.kind, f.evidence, f.matched, "" if f.similarity is None else round(f.similarity, 3)]
            for f in report.flags))
@@ -472,6 +480,15 @@ td.bar{width:120px}td.bar span{display:block;height:.9em;background:#c62828}.exa
 font-size:.85em}figure{margin:0}nav a{margin-right:1em}"""
 
 
+def _manual_summary(report: Report) -> str:
+    waiting = [s for s in report.submissions if s.final["manual_pending"]]
+    if not waiting:
+        return "Every written answer has been graded; grades.csv holds the totals."
+    return (f"{len(waiting)} submissions still have written answers to grade by hand "
+            f"({sum(s.final['manual_pending'] for s in waiting):g} points); run `python -m grader report` again "
+            "afterwards to add them to grades.csv.")
+
+
 def render(report: Report) -> str:
     from plotly.offline import get_plotlyjs
 
@@ -479,19 +496,27 @@ def render(report: Report) -> str:
     nav = "".join(f'<a href="#{esc(n)}">{esc(n)}</a>' for n in report.lessons)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{offline.policy(SCRIPTS)}'
             f"<title>Class report</title><style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
-            f"<h1>Class report</h1><p>{len(students)} students, {len(report.lessons)} lessons. Automatic points only: "
-            "written answers are graded by hand in formgrader. Each student name links to that student's feedback "
-            "page.</p>"
+            f"<h1>Class report</h1><p>{len(students)} students, {len(report.lessons)} "
+            f"lesson{'' if len(report.lessons) == 1 else 's'}. The scores here are "
+            f"automatic points; written answers are graded by hand in formgrader. {esc(_manual_summary(report))} "
+            "Each student name links to that student's feedback page.</p>"
             f'<nav>{nav}<a href="#flags">flags</a><a href="#not-graded">missing and invalid</a></nav>'
             + "".join(_lesson_section(report, n) for n in report.lessons)
             + _flags_section(report) + _not_graded_section(report)
             + "<p>Machine-readable tables: <code>report/*.csv</code> beside this page.</p></body></html>\n")
 
 
+def save_grades(out: Path, submissions: list[Submission]) -> None:
+    """grades.csv again, with the manual points the gradebook holds now: written again, nothing graded again."""
+    write_grades(out / "grades.csv", [s.row for s in submissions],
+                 {(s.row.student_id, s.row.lesson): s.final for s in submissions})
+
+
 def write(out: Path) -> Path:
     """Build the report of OUT and write OUT/report.html and OUT/report/*.csv; returns the page."""
     out = Path(out)
     report = build(out)
+    save_grades(out, report.submissions)
     write_csvs(report, out / "report")
     page = out / "report.html"
     tmp = page.with_suffix(".html.tmp")

@@ -34,6 +34,7 @@ class CellGrade:
     max_points: float
     message: str  # the judge's message, or why the cell got no points
     misconception: str | None = None  # the declared id of the mistake, "other", or None when it passed
+    parts: dict[str, bool] = field(default_factory=dict)  # part label -> earned, for an exercise declared in parts
 
 
 @dataclass
@@ -175,36 +176,64 @@ def judge(events: str, source: nbformat.NotebookNode, inputs: dict[str, list], e
             grades.append(CellGrade(grade_id, 0.0, points, "this test cell has no declaration in the answer key, so "
                                                            "it cannot be graded (tell your instructor)", "other"))
             continue
-        ok, message, misconception = _judge_sets(key, exercise, probes.get(grade_id, {}), inputs.get(grade_id, []),
-                                                 ended)
-        grades.append(CellGrade(grade_id, points if ok else 0.0, points, message, None if ok else misconception))
+        grades.append(_judge_sets(key, exercise, probes.get(grade_id, {}), inputs.get(grade_id, []), ended, points))
     return Judgement(grades, cell_events=cells)
 
 
 def _judge_sets(key: answer_key.LessonKey, exercise: answer_key.Exercise, results: dict[int, list[dict]],
-                inputs: list, ended: str) -> tuple[bool, str, str | None]:
-    """(passed, message, misconception) over every input set: all must pass; the first failure is reported."""
+                inputs: list, ended: str, points: float) -> CellGrade:
+    """The cell's grade over every input set: the whole exercise must be right on all of them, or, for an
+    exercise declared in parts, each part on all of them (its score is the sum of the parts passed). The
+    message is the first failure's; a result that is missing or malformed costs every part, a wrong case only
+    its own part."""
     features = key.checks.features.get(exercise.name)
+    passed = {part.label: True for part in exercise.parts}
+    failure: tuple[str, str | None] | None = None
     message = ""
     for k, given in enumerate(inputs):
         events = results.get(k, [])
         if len(events) > 1:
-            return False, ("more than one result was reported for this exercise: records written by the "
-                           "submission itself are refused"), "forged_results"
+            return CellGrade(exercise.grade_id, 0.0, points, "more than one result was reported for this exercise: "
+                             "records written by the submission itself are refused", "forged_results")
         if not events:
-            return False, f"not checked: the notebook never got this far ({ended})", "did_not_run"
+            return CellGrade(exercise.grade_id, 0.0, points, f"not checked: the notebook never got this far ({ended})",
+                             "did_not_run")
         event = events[0]
         if event.get("error") is not None:
-            return False, str(event["error"])[:2000], "did_not_run"
+            return CellGrade(exercise.grade_id, 0.0, points, str(event["error"])[:2000], "did_not_run")
         try:
             data = judged(decode_plain(str(event.get("data"))), features, given)
-            verdict = judge_results(data, answer_key.expectation(key, exercise, given), reveal=False)
+            expected = answer_key.expectation(key, exercise, given)
+            verdict = judge_results(data, expected, reveal=False)
+            for part in exercise.parts if not verdict.ok else ():
+                mine = {c: data[c] for c in part.cases if c in data} if isinstance(data, dict) else data
+                passed[part.label] &= judge_results(mine, answer_key.part_expectation(expected, part.cases),
+                                                    reveal=False).ok
         except Exception as error:  # noqa: BLE001 - whatever came back, it is this submission's problem only
-            return False, f"the result has an unexpected form ({type(error).__name__}: {str(error)[:200]})", "other"
-        if not verdict.ok:
-            return False, verdict.message, verdict.misconception
-        message = verdict.message
-    return True, message, None
+            return CellGrade(exercise.grade_id, 0.0, points, f"the result has an unexpected form "
+                             f"({type(error).__name__}: {str(error)[:200]})", "other")
+        if not verdict.ok and failure is None:
+            failure = verdict.message, verdict.misconception
+        if failure is not None and not any(passed.values()):
+            break  # nothing left to earn: the other sets' expectations (a trained reference, maybe) are not needed
+        message = message or verdict.message
+    if failure is None:
+        return CellGrade(exercise.grade_id, points, points, message, None, passed)
+    if not exercise.parts:
+        return CellGrade(exercise.grade_id, 0.0, points, failure[0], failure[1])
+    earned = min(points, float(sum(part.points for part in exercise.parts if passed[part.label])))
+    return CellGrade(exercise.grade_id, earned, points, f"{failure[0]} {parts_note(exercise, passed)}", failure[1],
+                     passed)
+
+
+def parts_note(exercise: answer_key.Exercise, passed: dict[str, bool]) -> str:
+    """Which parts of an exercise earned their points, e.g. "Right: 1-D input (1 pt). Not yet: a batch (1 pt)."."""
+    def listed(parts: list[answer_key.Part]) -> str:
+        return "; ".join(f"{part.label} ({part.points:g} pt)" for part in parts)
+    right = [p for p in exercise.parts if passed.get(p.label)]
+    wrong = [p for p in exercise.parts if not passed.get(p.label)]
+    return " ".join(text for text in (f"Right: {listed(right)}." if right else "",
+                                      f"Not yet: {listed(wrong)}." if wrong else "") if text)
 
 
 def reached_for_answers(submission: nbformat.NotebookNode, source: nbformat.NotebookNode) -> list[str]:

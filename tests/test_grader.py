@@ -13,10 +13,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.api import Gradebook
+from nbgrader.apps.api import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
 
 from chromium import CHROMIUM, offline_visit
 
-from grader import feedback, synthetic
+from grader import feedback, report, synthetic
+from grader.__main__ import main
 from grader.release import student_version
 from grader.submission import InvalidSubmission, inspect
 
@@ -191,3 +195,62 @@ def test_feedback_keeps_no_remote_image_link_or_script():
                                               '<link rel="stylesheet" href="//cdn.example/s.css">')]
     page = feedback.render(feedback.feedback_notebook(nb, {}, "# Feedback"))
     assert not re.search(r"tracker\.example|x\.example|cdn\.example", page) and "<script" not in page
+
+
+def test_formgrader_shows_each_checks_message_and_lists_missing_and_invalid_submissions(graded):
+    """The autograded notebooks carry the judge's verdicts as outputs; the unreadable and absent ones are zeros."""
+    _, out = graded
+    ws = out / "workspace"
+    graded_nb = nbformat.read(ws / "autograded" / "dave" / LESSON / f"{LESSON}.ipynb", as_version=4)
+    outputs = {c.metadata["nbgrader"]["grade_id"]: c.outputs for c in graded_nb.cells
+               if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
+    assert outputs["test_double"][0]["text"].startswith("✔ 2 / 2 points: double: right on every case")
+    assert outputs["test_sign"][0]["output_type"] == "error" and "0 / 1 points" in outputs["test_sign"][0]["evalue"]
+    assert "not implemented yet" in outputs["test_sign"][0]["evalue"]
+    with Gradebook(f"sqlite:///{ws / 'gradebook.db'}") as gradebook:
+        for student, reason in (("carol", "not valid JSON"), ("eve", "no submission")):
+            notebook = gradebook.find_submission_notebook(LESSON, LESSON, student)
+            assert notebook.score == 0 and not notebook.needs_manual_grade
+            assert all(reason in c.comment for c in notebook.comments) and notebook.comments
+        assert gradebook.find_submission(LESSON, "alice").score == 3.0
+    placeholder = (ws / "autograded" / "eve" / LESSON / f"{LESSON}.ipynb").read_text()
+    assert "Not graded (missing): no submission" in placeholder
+    api = NbGraderAPI(CourseDirectory(root=str(ws), course_id="superposition"))  # behind formgrader's pages
+    assert api.get_assignment(LESSON)["num_submissions"] == 3  # the graded ones; carol's file was unreadable
+
+
+def test_manual_grades_reach_grades_csv_and_the_exports_without_regrading(graded, tmp_path: Path, monkeypatch, capsys):
+    _, graded_out = graded
+    monkeypatch.setenv("COURSE_ROOT", str(FIXTURE))
+    out = tmp_path / "out"
+    shutil.copytree(graded_out, out)
+    records = {p: p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")}
+    with Gradebook(f"sqlite:///{out / 'workspace' / 'gradebook.db'}") as gradebook:  # what formgrader stores
+        written = gradebook.find_grade("written_why", LESSON, LESSON, "alice")
+        written.manual_score, written.needs_manual_grade = 1.5, False
+        override = gradebook.find_grade("test_sign", LESSON, LESSON, "dave")
+        override.manual_score = 0.5  # half a point for dave's sign, given by hand
+        gradebook.db.commit()
+    report.write(out)  # what `python -m grader report OUT` runs
+    with (out / "grades.csv").open() as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    final = {s: tuple(float(rows[s][k]) for k in ("score", "manual_score", "manual_pending", "adjustment", "total"))
+             for s in rows}
+    assert final == {"alice": (3.0, 1.5, 0.0, 0.0, 4.5), "bob": (0.0, 0.0, 2.0, 0.0, 0.0),
+                     "dave": (2.0, 0.0, 2.0, 0.5, 2.5), "carol": (0.0, 0.0, 0.0, 0.0, 0.0),
+                     "eve": (0.0, 0.0, 0.0, 0.0, 0.0)}
+    assert {float(r["total_max"]) for r in rows.values()} == {5.0}
+    assert records == {p: p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")}  # nothing regraded
+
+    assert main(["export", str(out), "--format", "canvas"]) == 0
+    assert "2 submissions still have written answers to grade" in capsys.readouterr().err
+    with (out / "export-canvas.csv").open() as f:
+        canvas = list(csv.reader(f))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", LESSON]
+    assert canvas[1] == ["    Points Possible", "", "", "", "", "5"]
+    assert canvas[2:] == [[s, "", s, "", "", t] for s, t in
+                          (("alice", "4.5"), ("bob", "0"), ("carol", "0"), ("dave", "2.5"), ("eve", "0"))]
+    assert main(["export", str(out), "--format", "wide", "--output", str(tmp_path / "wide.csv")]) == 0
+    with (tmp_path / "wide.csv").open() as f:
+        wide = list(csv.reader(f))
+    assert wide[:3] == [["student_id", LESSON, "total"], ["points_possible", "5", "5"], ["alice", "4.5", "4.5"]]

@@ -144,6 +144,9 @@ def test_report_counts_equal_the_records(built):
     assert not_graded == truth["not_graded"] and not_graded
     declared = next(r for r in read_csv(out / "report" / "misconceptions.csv") if r["misconception"] == "added_two")
     assert declared["message"] == "double(x) multiplies by two; you added two."
+    grades = read_csv(out / "grades.csv")  # no gradebook yet: every written answer is still to grade
+    assert all(float(r["total"]) == float(r["score"]) and float(r["manual_pending"]) == (
+        float(r["manual_max"]) if r["status"] == "graded" else 0.0) for r in grades) and len(grades) == 40
 
 
 def test_copied_cells_with_renamed_variables_are_flagged_and_independent_ones_are_not(built):
@@ -294,7 +297,7 @@ def test_a_failing_report_cannot_fail_grading_or_lose_grades(course: Path, tmp_p
     for student in ("ann", "bea"):
         (subs / student / "01_tiny").mkdir(parents=True)  # folders without a notebook: missing, nothing runs
     monkeypatch.setattr(report, "build", lambda out: 1 / 0)
-    monkeypatch.setattr(autograde.workspace, "prepare", lambda folder, lessons: folder)  # nbgrader: slow, unused here
+    monkeypatch.setattr(autograde.workspace, "prepare", lambda folder, lessons, *rest: folder)  # nbgrader: slow, unused here
     rows = autograde.autograde(subs, out, options=autograde.Options(sandboxed=False), progress=False)
     assert [r.status for r in rows] == ["missing", "missing"]
     assert len(read_csv(out / "grades.csv")) == 2 and not (out / "report.html").exists()

@@ -38,6 +38,15 @@ GRADED_SETS = 2  # independent input sets per exercise and student; every one mu
 
 
 @dataclass(frozen=True)
+class Part:
+    """A share of an exercise's points, earned when every one of its cases is right on every graded input set."""
+
+    label: str  # what the student is told, e.g. "1-D input"
+    points: float
+    cases: tuple[str, ...]  # keys of the judged data (the input builder's cases, for the default probe)
+
+
+@dataclass(frozen=True)
 class Wrong:
     """A known wrong answer: an implementation of the mistake, and what to tell a student who made it."""
 
@@ -62,6 +71,32 @@ class Exercise:
     atol: float = 1e-5
     rtol: float = 1e-4
     fixed_cases: tuple[str, ...] = ()  # edge cases the spec names (e.g. x = 0), the same for everyone by design
+    # Partial credit: the points split over groups of cases that test independent things. Empty (the default):
+    # all or nothing, for exercises whose cases depend on each other.
+    parts: tuple[Part, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.parts:
+            return
+        cases = [case for part in self.parts for case in part.cases]
+        if len(set(cases)) != len(cases) or any(not part.cases for part in self.parts):
+            raise ValueError(f"{self.name}: every part needs cases of its own (a case in two parts counts twice)")
+        if abs(sum(part.points for part in self.parts) - self.points) > 1e-9:
+            raise ValueError(f"{self.name}: its parts' points add up to {sum(p.points for p in self.parts):g}, "
+                             f"not to its {self.points:g} points")
+
+    def check_parts(self, reference: Plain) -> None:
+        """Raise unless the parts cover exactly the cases the judge compares (`reference`: case -> the reference's
+        judged result), and each part has a case with a value: a part of only "raises an error" cases would pay
+        code that does nothing but raise."""
+        declared = {case for part in self.parts for case in part.cases}
+        if self.parts and declared != set(reference):
+            raise ValueError(f"{self.name}: its parts name the cases {sorted(declared)}, but the judge compares "
+                             f"{sorted(reference)}")
+        for part in self.parts:
+            if all(isinstance(reference[c], dict) and "raised" in reference[c] for c in part.cases):
+                raise ValueError(f"{self.name}: part {part.label!r} is earned by raising an error; give it a case "
+                                 "with a value too")
 
     @property
     def grade_id(self) -> str:
@@ -169,6 +204,7 @@ def recorded_expectations(key: LessonKey) -> dict:
     for exercise in key.exercises:
         inputs = visible_inputs(key, exercise)
         exercises[exercise.name] = {"inputs": inputs, "expectation": expectation(key, exercise, inputs)}
+        exercise.check_parts(exercises[exercise.name]["expectation"]["reference"])
     return {"lesson": key.lesson, "exercises": exercises}
 
 
@@ -227,6 +263,14 @@ def graded_inputs(key: LessonKey, exercise: Exercise, student: str, sets: int = 
         if attempt > 100 * sets:
             raise RuntimeError(f"{exercise.name}: the input builder keeps producing the visible inputs")
     return chosen
+
+
+def part_expectation(expected: Plain, cases: tuple[str, ...]) -> Plain:
+    """An expectation narrowed to some cases: the reference's results on them, and each known wrong answer's."""
+    def narrow(output: Plain) -> Plain:
+        return {case: output[case] for case in cases if case in output}
+    return {**expected, "reference": narrow(expected["reference"]),
+            "wrong": [{**w, "output": narrow(w["output"])} for w in expected["wrong"]]}
 
 
 # --- the notebook's test cell --------------------------------------------------------------------

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import torch
 
-from grader.key import Exercise, Wrong, integer, uniform
+from grader.key import Exercise, Part, Wrong, integer, uniform
 from utils import metrics, packing
 
 LESSON = "01_superposition_basics"
@@ -50,6 +50,10 @@ COLUMNS = ("Features are the columns of W (n_hidden, n_features): interference u
 MEASURE_INTERFERENCE = Exercise(
     name="measure_interference", points=3, inputs=interference_inputs, reference=metrics.interference,
     answers=("utils.metrics.interference",), atol=1e-4,
+    # Three independent skills; the refusal of a transposed W shares a part with real values, so that code
+    # which only raises earns nothing.
+    parts=(Part("1-D features", 1, ("single",)), Part("a batch of features, dense and sparse", 1, ("batch", "sparse")),
+           Part("square and orthogonal W, and a transposed W refused", 1, ("square", "orthogonal", "transposed"))),
     wrong=(
         Wrong("whole_reconstruction", "you returned the whole linear reconstruction W^T W x; interference is only "
               "the part from *other* features: subtract each feature's own contribution ||W_i||^2 x_i.",
