@@ -1,81 +1,202 @@
-"""Grading throughput: plain `nbgrader autograde` (serial) against `python -m grader autograde`, one run.
+"""Grading cost against its floor, the fixed cost of a run, and scaling on a local Dask cluster, in one run.
 
-    python benchmarks/grade_speed.py [--lesson 01_superposition_basics] [--count 20] [--workers 2]
+    python benchmarks/grade_speed.py [--lesson NAME] [--repeats 2] [--class-size 40]
 
-Both grade the same generated class: correct, partially solved and broken submissions (a syntax
-error, a notebook that is not JSON). nbgrader runs every cell of every notebook in one kernel per
-submission, one submission after another; our CLI runs each submission in its own bubblewrap sandbox,
-skips the lesson's demonstration cells, judges the probes' results outside, and grades `--workers`
-submissions at once. Prints submissions per minute for both and the ratio.
+1. Per lesson, side by side: the core-seconds of grading one honest (fully solved) submission, all told
+   (building its job and judging it, rendering its feedback and recording it in this process, plus the
+   sandboxed runner's own CPU time, interpreter start and imports included), and the floor: an empty
+   sandboxed job that starts the same interpreter (the runner) and imports what the lesson's setup cells
+   import. "student" is the time the submission's own cells and the calls of its functions by the probes
+   took inside the sandbox. Goal: honest / (floor + student) at most 1.5.
+2. The fixed cost of a run in which nothing changed (no lesson source, no submission).
+3. Scale: the same class of lesson-01 submissions (correct, half solved, blank, a syntax error, not JSON)
+   graded by the CLI on a local Dask cluster with 1 single-threaded worker and with 2. Goal: 2 workers at
+   least 1.8x as fast as 1.
+4. A projection for a class of 300 students x every lesson, from the measured per-submission costs.
+
+Core-seconds are CPU time, so other work on the machine slows the wall-clock figures (3) more than the
+others; bubblewrap's own CPU time (milliseconds) is not counted.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import json
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from grader import synthetic, workspace
+import nbformat
+
+from grader import autograde, sandbox, synthetic, timing, trusted, workspace
+from grader.lessons import lessons, source_notebook, student_notebook
+
+CLASS_LESSON = "01_superposition_basics"
 
 
-def make_class(root: Path, lesson: str, count: int) -> list[str]:
+@dataclass
+class Cost:
+    """Core-seconds of one sandboxed job: in the sandbox (the runner's CPU time) and in this process."""
+
+    sandbox: float
+    grader: float
+    student: float = 0.0  # the submission's own cells and probe calls (wall time inside the sandbox)
+
+    @property
+    def total(self) -> float:
+        return self.sandbox + self.grader
+
+
+def setup_imports(source: nbformat.NotebookNode) -> str:
+    """The import statements of the lesson's setup cells (the instructor's cells the grader runs)."""
+    lines = []
+    for cell in source.cells:
+        meta = trusted.nbgrader_meta(cell)
+        if cell.cell_type == "code" and meta and not meta.get("solution") and not meta.get("grade"):
+            lines += [ast.unparse(node) for node in ast.parse(cell.source).body
+                      if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return "\n".join(lines)
+
+
+def _cpu(run: sandbox.Run) -> float:
+    cpu = trusted.parse_events(run.events)[2].get("cpu_seconds")
+    if run.status != "finished" or not isinstance(cpu, (int, float)):
+        raise SystemExit(f"a benchmark job did not finish: {run.status} {run.detail}")
+    return float(cpu)
+
+
+def floor_cost(source: nbformat.NotebookNode, limits: sandbox.Limits, view: str | None) -> Cost:
+    job = {"cells": [{"index": 0, "grade_id": None, "source": setup_imports(source)}], "cell_timeout": 120}
+    start = time.process_time()
+    run = sandbox.run(json.dumps(job), limits, True, view)
+    return Cost(_cpu(run), time.process_time() - start)
+
+
+def honest_cost(lesson: str, student: str, root: Path, context: dict) -> tuple[Cost, float]:
+    """(cost of grading one fully solved submission exactly as the CLI does, seconds of its recording step)."""
+    source, options = context["source"], context["options"]
+    synthetic.write_submission(synthetic.make_submission(lesson, "all"), root / "subs", student, lesson)
+    row = autograde.Result(student, lesson, 0.0, *autograde._max_points(source), status="graded")
+    start = time.process_time()
+    task = autograde.prepare(root / "subs", row, source, context["student_copy"], context["fingerprint"], root / "out",
+                             options, context["view"], context["limits"])
+    outcome = autograde.grade(task, True)
+    recording = time.process_time()
+    result = autograde.finish(task, outcome, root / "out" / "workspace", root / "out")
+    end = time.process_time()
+    if result.status != "graded" or result.score != result.max_score:
+        raise SystemExit(f"{lesson}: the reference solution got {result.score} of {result.max_score}: {result.reason}")
+    cells, probes, _ = trusted.parse_events(outcome.run.events)
+    own = set(synthetic.exercises(lesson))
+    seconds = [e.get("seconds") for e in cells.values() if e.get("grade_id") in own or e.get("grade_id") is None]
+    seconds += [e.get("seconds") for sets in probes.values() for events in sets.values() for e in events]
+    return Cost(_cpu(outcome.run), end - start, sum(s for s in seconds if isinstance(s, (int, float)))), end - recording
+
+
+def lesson_context(lesson: str, out: Path, code: str) -> dict:
+    source = nbformat.read(source_notebook(lesson), as_version=4)
+    options = autograde.Options(workers=1)
+    limits = replace(options.limits, wall_seconds=timing.default_timeout(lesson, source))
+    fingerprint = {"lesson": trusted.fingerprint(source, options.sets), "code": code,
+                   "limits": {k: v for k, v in asdict(limits).items() if k != "threads"}}
+    return {"source": source, "student_copy": nbformat.read(student_notebook(lesson), as_version=4),
+            "options": options, "limits": limits, "fingerprint": fingerprint,
+            "view": autograde.lesson_view(source, out)}
+
+
+def per_lesson(names: list[str], repeats: int, root: Path) -> dict[str, dict]:
+    """Floor and honest submissions, alternated so that load on the machine affects both alike."""
+    code = autograde.grading_code_digest()
+    workspace.prepare(root / "out" / "workspace", names, code)
+    found = {}
+    for lesson in names:
+        context = lesson_context(lesson, root / "out", code)
+        floors, honest, recording = [], [], []
+        for k in range(repeats):
+            floors.append(floor_cost(context["source"], context["limits"], context["view"]))
+            cost, seconds = honest_cost(lesson, f"honest{k}", root, context)
+            honest.append(cost)
+            recording.append(seconds)
+        found[lesson] = {"floor": min(floors, key=lambda c: c.total), "honest": min(honest, key=lambda c: c.total),
+                         "recording": statistics.median(recording)}
+    return found
+
+
+def make_class(root: Path, lesson: str, count: int) -> None:
     """`count` submissions cycling through: all solved, half solved, blank, a syntax error, not JSON."""
     exercises = synthetic.exercises(lesson)
-    students = []
     for k in range(count):
-        student = f"student{k:02d}"
-        kind = k % 5
+        student, kind = f"student{k:02d}", k % 5
         if kind == 4:
             path = root / student / lesson / f"{lesson}.ipynb"
             path.parent.mkdir(parents=True)
             path.write_text("{ not a notebook")
-        else:
-            solved = {0: "all", 1: exercises[: len(exercises) // 2], 2: [], 3: "all"}[kind]
-            nb = synthetic.make_submission(lesson, solved)
-            if kind == 3:
-                next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")).source += "\n  oops("
-            synthetic.write_submission(nb, root, student, lesson)
-        students.append(student)
-    return students
+            continue
+        nb = synthetic.make_submission(lesson, {0: "all", 1: exercises[: len(exercises) // 2], 2: [], 3: "all"}[kind])
+        if kind == 3:
+            next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")).source += "\n  oops("
+        synthetic.write_submission(nb, root, student, lesson)
 
 
-def plain_nbgrader(subs: Path, lesson: str, course: Path) -> float:
-    """Seconds for `nbgrader autograde LESSON` over the whole class, in an nbgrader course folder."""
-    workspace.prepare(course, [lesson])
-    shutil.copytree(subs, course / "submitted")
+def cli(subs: Path, out: Path, *extra: str) -> float:
+    """Wall-clock seconds of `python -m grader autograde`."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", lesson, "--force"], cwd=course,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=workspace.nbgrader_env())
+    subprocess.run([sys.executable, "-m", "grader", "autograde", str(subs), "--out", str(out), *extra], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
-def our_cli(subs: Path, lesson: str, out: Path, workers: int) -> float:
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "grader", "autograde", str(subs), "--out", str(out), "--lesson", lesson,
-                    "--workers", str(workers)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+def scale(root: Path, size: int) -> dict[str, float]:
+    """The same class on a local Dask cluster with 1 worker and with 2, from the same prepared workspace."""
+    make_class(root / "class", CLASS_LESSON, size)
+    prepared = root / "prepared"
+    workspace.prepare(prepared, [CLASS_LESSON], autograde.grading_code_digest())
+    seconds = {}
+    for workers in (1, 2):
+        out = root / f"class-{workers}"
+        shutil.copytree(prepared, out / "workspace")
+        seconds[f"{workers} worker"] = cli(root / "class", out, "--lesson", CLASS_LESSON, "--scheduler", "local",
+                                           "--workers", str(workers))
+    seconds["unchanged"] = cli(root / "class", root / "class-2", "--lesson", CLASS_LESSON)
+    return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lesson", default="01_superposition_basics")
-    parser.add_argument("--count", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--lesson", help="only this lesson in part 1 (default: every lesson)")
+    parser.add_argument("--repeats", type=int, default=2, help="honest submissions and floor jobs per lesson")
+    parser.add_argument("--class-size", type=int, default=40)
     args = parser.parse_args()
+    names = [args.lesson] if args.lesson else lessons()
+    print(f"load average at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        make_class(root / "subs", args.lesson, args.count)
-        ours = our_cli(root / "subs", args.lesson, root / "out", args.workers)
-        plain = plain_nbgrader(root / "subs", args.lesson, root / "course")
-    rate = lambda seconds: 60 * args.count / seconds  # noqa: E731
-    print(f"{args.count} submissions of {args.lesson} (correct, partial, blank, syntax error, not JSON)")
-    print(f"plain nbgrader autograde, serial: {plain:7.1f} s  {rate(plain):6.1f} submissions/min")
-    print(f"python -m grader autograde, {args.workers} workers, sandboxed: {ours:7.1f} s  {rate(ours):6.1f} submissions/min")
-    print(f"ratio: {plain / ours:.1f}x")
+        found = per_lesson(names, args.repeats, root / "lessons")
+        seconds = scale(root / "scale", args.class_size)
+    print("\ncore-seconds per submission (best of", args.repeats, "each); goal: ratio <= 1.5")
+    print(f"{'lesson':28} {'floor':>6} {'student':>8} {'honest':>7} {'in sandbox':>11} {'in grader':>10} {'ratio':>6}")
+    for lesson, f in found.items():
+        floor, honest = f["floor"], f["honest"]
+        print(f"{lesson:28} {floor.total:6.2f} {honest.student:8.2f} {honest.total:7.2f} {honest.sandbox:11.2f} "
+              f"{honest.grader:10.2f} {honest.total / (floor.total + honest.student):5.2f}x")
+    one, two = seconds["1 worker"], seconds["2 worker"]
+    print(f"\nfixed cost of a run with nothing changed: {seconds['unchanged']:.1f} s")
+    print(f"{args.class_size} submissions of {CLASS_LESSON} on a local Dask cluster: 1 worker {one:.1f} s, "
+          f"2 workers {two:.1f} s, speed-up {one / two:.2f}x (goal 1.8x)")
+    per_student = sum(f["honest"].total for f in found.values())
+    serial = max(f["recording"] for f in found.values())  # this process records one submission at a time
+    for cores, efficiency in ((2, one / two / 2), (16, 1.0)):
+        hours = max(300 * per_student / cores / min(1.0, efficiency), 300 * len(found) * serial) / 3600
+        print(f"300 students x {len(found)} lessons on {cores} cores: {hours:.1f} h "
+              f"({per_student:.1f} core-s per student, {'measured' if cores == 2 else 'ideal'} scaling)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

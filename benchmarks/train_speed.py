@@ -1,6 +1,6 @@
 """How fast utils.train trains toy models, against the obvious training loop, side by side in one run.
 
-    python benchmarks/train_speed.py [--steps-scale 1.0]
+    python benchmarks/train_speed.py [--steps-scale 1.0] [--device cuda]
 
 For each of the course's standard configurations, both trainers start from the same weights and
 train for the same number of steps with the same hyperparameters:
@@ -58,6 +58,28 @@ def matmul_flops_per_second(device: torch.device, size: int = 1024, repeats: int
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
+def bandwidth_bytes_per_second(device: torch.device, mib: int = 256, repeats: int = 5) -> float:
+    """This machine's memory bandwidth: bytes read and written per second by a large copy (past any cache)."""
+    a = torch.ones(mib * 2**18, device=device)
+    b = torch.empty_like(a)
+    b.copy_(a)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        b.copy_(a)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2 * a.numel() * 4 * repeats / (time.perf_counter() - start)
+
+
+def batch_bytes_per_step(model: utils.ToyModel, batch_size: int) -> float:
+    """The issue's traffic model of an unfused step: about ten batch-sized float32 tensors (the draw, x, the
+    pre-activation, the error, its gradient) written or read. The limit it gives is the step rate of such a
+    step at the measured bandwidth; a chunked step keeps most of that traffic in cache."""
+    return 10 * 4 * batch_size * model.n_instances * model.n_features
+
+
 def flops_per_step(model: utils.ToyModel, batch_size: int) -> float:
     """Forward (encode + decode) is 4*B*I*H*F multiply-adds counted as FLOPs; backward about twice that."""
     return 3 * 4 * batch_size * model.n_instances * model.n_hidden * model.n_features
@@ -66,7 +88,7 @@ def flops_per_step(model: utils.ToyModel, batch_size: int) -> float:
 def timed(fn) -> tuple[object, float]:
     start = time.perf_counter()
     result = fn()
-    if torch.cuda.is_available():
+    if torch.cuda.is_initialized():
         torch.cuda.synchronize()
     return result, time.perf_counter() - start
 
@@ -88,11 +110,15 @@ def main() -> None:
     parser.add_argument("--steps-scale", type=float, default=1.0, help="multiply every step count (e.g. 0.2 for a quick look)")
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when torch sees a GPU)")
     args = parser.parse_args()
-    device = default_device()
+    device = default_device(args.device)
     peak = matmul_flops_per_second(device)
-    print(f"device {device}, {torch.get_num_threads()} threads, matmul {peak / 1e9:.1f} GFLOP/s\n")
-    header = f"{'configuration':24} {'utils':>10} {'reference':>10} {'ratio':>6} {'of matmul':>9}  final loss utils / reference"
+    bandwidth = bandwidth_bytes_per_second(device)
+    print(f"device {device}, {torch.get_num_threads()} threads, matmul {peak / 1e9:.1f} GFLOP/s, "
+          f"copy bandwidth {bandwidth / 1e9:.1f} GB/s\n")
+    header = (f"{'configuration':24} {'utils':>10} {'reference':>10} {'ratio':>6} {'of matmul':>9} {'of memory':>9}"
+              "  final loss utils / reference")
     print(header)
     print("-" * len(header))
     for label, kwargs, steps in configurations():
@@ -112,8 +138,10 @@ def main() -> None:
         fast_loss, slow_loss = utils.evaluate_loss(model).mean().item(), utils.evaluate_loss(reference).mean().item()
         same = abs(fast_loss - slow_loss) <= max(LOSS_TOLERANCE[0] * slow_loss, LOSS_TOLERANCE[1])
         fraction = flops_per_step(model, args.batch_size) * steps / fast_seconds / peak
+        memory = batch_bytes_per_step(model, args.batch_size) * steps / fast_seconds / bandwidth
         print(f"{label:24} {steps / fast_seconds:7.0f}/s {steps / slow_seconds:7.0f}/s {slow_seconds / fast_seconds:5.2f}x "
-              f"{100 * fraction:8.1f}%  {fast_loss:.5f} / {slow_loss:.5f} {'(agree)' if same else '(DIFFER)'}")
+              f"{100 * fraction:8.1f}% {100 * memory:8.1f}%  {fast_loss:.5f} / {slow_loss:.5f} "
+              f"{'(agree)' if same else '(DIFFER)'}")
 
 
 if __name__ == "__main__":

@@ -5,22 +5,25 @@ OUT/results/ (one record per graded submission: what makes a re-run resume) and 
 nbgrader course folder with the gradebook, for formgrader).
 
 Per submission, in this (trusted) process: inspect the file, build the job from the lesson's source;
-in a sandbox (grader.sandbox), possibly on another machine (Dask): run it; back here: judge the plain
-results (grader.trusted), then write the record, the feedback, the gradebook and grades.csv. Only this
-process writes those, one submission at a time, each write atomic, so killing the grader at any moment
-leaves them consistent, and the next run picks up where it stopped.
+on a grading worker (a thread here, or a Dask worker process, possibly on another machine): run it in a
+fresh sandbox (grader.sandbox), then judge the plain results (grader.trusted) and render the feedback
+page, so that judging runs in parallel too; back here: write the record, the feedback, the gradebook
+and grades.csv. Only this process writes those, one submission at a time, each write atomic, so killing
+the grader at any moment leaves them consistent, and the next run picks up where it stopped.
 """
 
 from __future__ import annotations
 
+import compileall
 import csv
 import hashlib
 import json
 import os
 import re
 import stat
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import as_completed as local_completed
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor
+from concurrent.futures import wait as local_wait
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -96,11 +99,11 @@ def autograde(submissions: Path, out: Path, lesson: str | None = None, options: 
                          f"{submissions}/alice/01_superposition_basics/01_superposition_basics.ipynb")
     students = sorted(p.name for p in submissions.iterdir() if p.is_dir() or p.is_symlink())
     kept = [r for r in read_grades(out / "grades.csv") if r.lesson not in lessons]  # --lesson keeps the others
-    ws = workspace.prepare(out / "workspace", lessons)
+    code = grading_code_digest()
+    ws = workspace.prepare(out / "workspace", lessons, code)
     results: dict[tuple[str, str], Result] = {}
     pending: list[Pending] = []
     reused = 0
-    code = grading_code_digest()
     for name in lessons:
         source = nbformat.read(source_notebook(name), as_version=4)
         student_copy = nbformat.read(student_notebook(name), as_version=4)
@@ -122,17 +125,8 @@ def autograde(submissions: Path, out: Path, lesson: str | None = None, options: 
                 reused += was_reused
     write_grades(out / "grades.csv", list(results.values()) + kept)
     bar = tqdm(total=len(pending), desc="grading", unit="submission", disable=not progress or not pending)
-    retry = []
-    for task, run in run_all(pending, options):
-        if _worth_retrying(run):
-            retry.append(task)
-            continue
-        results[(task.row.student_id, task.row.lesson)] = finish_safely(task, run, ws, out, options)
-        write_grades(out / "grades.csv", list(results.values()) + kept)
-        bar.update()
-    for task, run in run_all(retry, options):  # a timeout or a lost worker gets one more try before it is final
-        task.retried = True
-        results[(task.row.student_id, task.row.lesson)] = finish_safely(task, run, ws, out, options)
+    for task, outcome in run_all(pending, options):
+        results[(task.row.student_id, task.row.lesson)] = finish_safely(task, outcome, ws, out)
         write_grades(out / "grades.csv", list(results.values()) + kept)
         bar.update()
     bar.close()
@@ -145,9 +139,12 @@ def autograde(submissions: Path, out: Path, lesson: str | None = None, options: 
 
 
 def class_report(out: Path) -> Path | None:
-    """Write OUT/report.html (grader.report) once the grades are saved: a report that fails only says why."""
+    """Once the grades are saved: the missing and invalid submissions into the gradebook (grader.gradebook), then
+    OUT/report.html (grader.report), which also adds the manual points to grades.csv. A failure only says why."""
     try:
-        from grader.report import write  # imported here: grader.report imports this module
+        from grader.gradebook import record_not_graded  # imported here: both import this module
+        from grader.report import write
+        record_not_graded(out / "workspace", read_grades(out / "grades.csv"))
         page = write(out)
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the grades are written; the report is extra
         print(f"the class report could not be written ({type(error).__name__}: {error}); the grades are saved. "
@@ -182,7 +179,12 @@ def lesson_view(source: nbformat.NotebookNode, out: Path) -> str | None:
     """The copy of utils this lesson's submissions see: the library with the lesson's answers withheld."""
     key = trusted.lesson_key(source)
     answers = {answer: exercise.name for exercise in (key.exercises if key else ()) for answer in exercise.answers}
-    return str(withheld_view(answers, out / "views")) if answers else None
+    if not answers:
+        return None
+    view = withheld_view(answers, out / "views")
+    # Bytecode compiled once here, under the name the sandbox imports it by, instead of in every sandbox.
+    compileall.compile_dir(view, ddir=str(sandbox.UTILS), quiet=2)
+    return str(view)
 
 
 def prepare(submissions: Path, row: Result, source: nbformat.NotebookNode, student_copy: nbformat.NotebookNode,
@@ -251,49 +253,114 @@ def flag_shared_notebooks(rows: list[Result], submissions: Path) -> None:
             row.flags = "; ".join(f for f in (row.flags, f"identical notebook to {others}") if f)
 
 
+@dataclass
+class Assessed:
+    """A judged run, ready to be recorded."""
+
+    row: Result
+    judgement: trusted.Judgement
+    graded: nbformat.NotebookNode  # the submission as graded, with the outputs of its sandboxed run
+    page: str  # its feedback page (HTML)
+
+
+@dataclass
+class Outcome:
+    """What a grading worker sends back for one submission."""
+
+    run: sandbox.Run
+    assessed: Assessed | None = None  # None: not judged (to be run again, or the worker was lost)
+    error: str = ""  # why judging failed
+
+
 def run_all(pending: list[Pending], options: Options):
-    """Yield (task, sandbox.Run) as runs finish: on local threads, or on a Dask cluster."""
+    """Yield (task, Outcome) as submissions are graded: on local threads, or on a Dask cluster.
+
+    A timeout or a lost worker is run once more at once (before it is final), while the others go on.
+    """
     if not pending:
         return
-    args = [(json.dumps(task.job), task.limits, options.sandboxed, task.utils_view) for task in pending]
     if options.scheduler is None:
         with ThreadPoolExecutor(max_workers=options.workers) as pool:
-            futures: dict[Future, Pending] = {pool.submit(sandbox.run, *a): t for a, t in zip(args, pending)}
-            for future in local_completed(futures):
-                yield futures[future], _outcome(future)
+            yield from _stream(pending, lambda task: pool.submit(grade, task, options.sandboxed),
+                               lambda futures: local_wait(futures, return_when=FIRST_COMPLETED).done)
         return
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, LocalCluster, wait
 
     cluster = (LocalCluster(n_workers=options.workers, threads_per_worker=1, processes=True, dashboard_address=None)
                if options.scheduler == "local" else None)
     with Client(cluster if cluster is not None else options.scheduler) as client:
-        futures = {client.submit(sandbox.run, *a, pure=False): t for a, t in zip(args, pending)}
-        for future in as_completed(futures):
-            yield futures[future], _outcome(future)
+        yield from _stream(pending, lambda task: client.submit(grade, task, options.sandboxed, pure=False),
+                           lambda futures: wait(list(futures), return_when="FIRST_COMPLETED").done)
     if cluster is not None:
         cluster.close()
 
 
-def _outcome(future) -> sandbox.Run:
+def _stream(pending: list[Pending], submit, first_done):
+    """Submit every task; yield (task, Outcome) as each is final, submitting a second try where one is due."""
+    futures = {submit(task): task for task in pending}
+    while futures:
+        for future in first_done(futures):
+            task, outcome = futures.pop(future), _outcome(future)
+            if outcome.assessed is None and not outcome.error and not task.retried and _worth_retrying(outcome.run):
+                task.retried = True
+                futures[submit(task)] = task
+            else:
+                yield task, outcome
+
+
+def _outcome(future) -> Outcome:
     try:
         return future.result()
     except Exception as error:  # noqa: BLE001 - a lost worker or a sandbox failure is one submission's error
-        return sandbox.Run("", "crashed", f"the grading worker failed: {type(error).__name__}: {error}")
+        return Outcome(sandbox.Run("", "crashed", f"the grading worker failed: {type(error).__name__}: {error}"))
 
 
-def finish_safely(task: Pending, run: sandbox.Run, ws: Path, out: Path, options: Options) -> Result:
+def grade(task: Pending, sandboxed: bool) -> Outcome:
+    """On a grading worker: run the submission in a fresh sandbox, then judge it and render its feedback page.
+
+    A first try that timed out is sent back unjudged, to be run once more.
+    """
+    run = sandbox.run(json.dumps(task.job), task.limits, sandboxed, task.utils_view)
+    if _worth_retrying(run) and not task.retried:
+        return Outcome(run)
+    try:
+        return Outcome(run, assess(task, run))
+    except Exception as error:  # noqa: BLE001 - one submission can only cost its own row
+        return Outcome(run, error=f"grading failed after the run: {type(error).__name__}: {error}")
+
+
+def finish_safely(task: Pending, outcome: Outcome, ws: Path, out: Path) -> Result:
     """finish(), where any failure (judging, feedback, gradebook) becomes this row's reason and the batch goes on."""
     try:
-        return finish(task, run, ws, out, options)
+        return finish(task, outcome, ws, out)
     except Exception as error:  # noqa: BLE001 - one submission can only cost its own row
         return _with(task.row, "error", f"grading failed after the run: {type(error).__name__}: {error}")
 
 
-def finish(task: Pending, run: sandbox.Run, ws: Path, out: Path, options: Options) -> Result:
-    """Judge a finished run and record it everywhere: result record, feedback, gradebook."""
+def finish(task: Pending, outcome: Outcome, ws: Path, out: Path) -> Result:
+    """Record a graded submission everywhere, from this process only: feedback, gradebook, result record."""
+    if outcome.error:
+        return _with(task.row, "error", outcome.error)
+    assessed = outcome.assessed or assess(task, outcome.run)  # a lost worker's run: nothing came back to judge
+    row, judgement = assessed.row, assessed.judgement
+    feedback.save(assessed.page, row, out / "feedback" / row.student_id / row.lesson)
+    record_in_gradebook(ws, assessed.graded, row, judgement)
+    _write_record(task.record, {"key": task.key, "result": asdict(row),
+                                "grades": [asdict(g) for g in judgement.grades]})
+    return row
+
+
+# Judging computes references in this process's torch, whose random state is global: one judge at a time per
+# process (Dask workers are processes of their own, so they judge in parallel).
+_JUDGING = threading.Lock()
+
+
+def assess(task: Pending, run: sandbox.Run) -> Assessed:
+    """Judge a finished run and render its feedback; writes nothing."""
     row = task.row
     ended = run.detail or run.status
-    judgement = trusted.judge(run.events, task.source, task.inputs, ended)
+    with _JUDGING:
+        judgement = trusted.judge(run.events, task.source, task.inputs, ended)
     row.score = judgement.score
     withheld = trusted.parse_events(run.events)[2].get("withheld")
     called = [f"called the withheld library answer {name}" for name in withheld if isinstance(name, str)][:5] \
@@ -304,18 +371,17 @@ def finish(task: Pending, run: sandbox.Run, ws: Path, out: Path, options: Option
     scores = {g.grade_id: (g.points, g.max_points, "code", g.message) for g in judgement.grades}
     scores.update({gid: (None, pts, "markdown", "") for gid, pts in _written_points(task.source).items()})
     graded_nb = feedback.graded_notebook(task.submission, task.source, judgement.cell_events)
-    feedback.write(graded_nb, scores, row, out / "feedback" / row.student_id / row.lesson)
-    record_in_gradebook(ws, graded_nb, row, judgement)
-    _write_record(task.record, {"key": task.key, "result": asdict(row),
-                                "grades": [asdict(g) for g in judgement.grades]})
-    return row
+    return Assessed(row, judgement, graded_nb, feedback.page(graded_nb, scores, row))
 
 
 def record_in_gradebook(ws: Path, graded_nb: nbformat.NotebookNode, row: Result, judgement: trusted.Judgement) -> None:
     """Store the automatic scores where nbgrader's formgrader finds them; written answers await a person."""
     target = ws / "autograded" / row.student_id / row.lesson
     target.mkdir(parents=True, exist_ok=True)
-    nbformat.write(graded_nb, target / f"{row.lesson}.ipynb")
+    nbformat.write(feedback.with_verdicts(graded_nb, judgement.grades), target / f"{row.lesson}.ipynb")
+    submitted = ws / "submitted" / row.student_id / row.lesson  # where formgrader counts an assignment's submissions
+    submitted.mkdir(parents=True, exist_ok=True)
+    nbformat.write(graded_nb, submitted / f"{row.lesson}.ipynb")
     with Gradebook(f"sqlite:///{ws / 'gradebook.db'}") as gradebook:
         if not any(s.id == row.student_id for s in gradebook.students):
             gradebook.add_student(row.student_id)
@@ -329,6 +395,8 @@ def record_in_gradebook(ws: Path, graded_nb: nbformat.NotebookNode, row: Result,
             if meta.get("grade") and cell.cell_type == "markdown":
                 grade = gradebook.find_grade(meta["grade_id"], row.lesson, row.lesson, row.student_id)
                 grade.auto_score, grade.needs_manual_grade = None, True
+        for comment in gradebook.find_submission_notebook(row.lesson, row.lesson, row.student_id).comments:
+            comment.auto_comment = None  # a reason left from when this submission was missing or invalid
         gradebook.db.commit()
 
 
@@ -369,15 +437,24 @@ def _write_record(path: Path, record: dict) -> None:
     os.replace(tmp, path)
 
 
-def write_grades(path: Path, results: list[Result]) -> None:
-    """Write grades.csv atomically: a crash mid-batch never leaves a half-written table."""
+# grades.csv's columns after Result's: the manual points from the gradebook (grader.gradebook.final_columns)
+FINAL_COLUMNS = ("manual_score", "manual_pending", "adjustment", "total", "total_max")
+
+
+def write_grades(path: Path, results: list[Result],
+                 final: dict[tuple[str, str], dict[str, float]] | None = None) -> None:
+    """Write grades.csv atomically: a crash mid-batch never leaves a half-written table.
+
+    `final`: (student, lesson) -> FINAL_COLUMNS, read from the gradebook by `grader report`; left empty while
+    grading (the report at the end of the run fills them in).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="", encoding="utf-8", errors="replace") as f:
-        writer = csv.DictWriter(f, fieldnames=[f.name for f in fields(Result)])
+        writer = csv.DictWriter(f, fieldnames=[f.name for f in fields(Result)] + list(FINAL_COLUMNS))
         writer.writeheader()
-        writer.writerows({k: feedback.printable(v) if isinstance(v, str) else v for k, v in asdict(r).items()}
-                         for r in results)
+        writer.writerows({**{k: feedback.printable(v) if isinstance(v, str) else v for k, v in asdict(r).items()},
+                          **(final or {}).get((r.student_id, r.lesson), {})} for r in results)
     os.replace(tmp, path)
 
 

@@ -139,21 +139,45 @@ def graded_notebook(submission: nbformat.NotebookNode, source: nbformat.Notebook
     return nb
 
 
+def with_verdicts(nb: nbformat.NotebookNode, grades: list) -> nbformat.NotebookNode:
+    """A copy of the graded notebook whose test cells show their grade and the judge's message as their output.
+
+    For formgrader, which shows a notebook's outputs: a failed check is an error output (red, as nbgrader's
+    own failed tests are), a passed one a line of text. `grades`: grader.trusted.CellGrade objects.
+    """
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    by_id = {g.grade_id: g for g in grades}
+    for cell in nb.cells:
+        grade = by_id.get(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
+        if grade is None or cell.cell_type != "code":
+            continue
+        text = printable(f"{grade.points:g} / {grade.max_points:g} points: {grade.message}")
+        cell.outputs = ([nbformat.v4.new_output("stream", name="stdout", text=f"✔ {text}\n")]
+                        if grade.points >= grade.max_points else
+                        [nbformat.v4.new_output("error", ename="CheckFailed", evalue=text,
+                                                traceback=[f"CheckFailed: {text}"])])
+    return nb
+
+
 def render(nb: nbformat.NotebookNode) -> str:
     """The notebook as sanitised HTML that runs no script and loads nothing from outside (maths is MathML)."""
     html, _ = HTMLExporter(sanitize_html=True, filters={"clean_html": clean_html}).from_notebook_node(nb)
     return offline.without_remote_loads(html)
 
 
-def write(nb: nbformat.NotebookNode, scores: dict, row, folder: Path) -> Path:
-    """Write folder/<lesson>.html for one graded submission; returns its path."""
+def save(html_page: str, row, folder: Path) -> Path:
+    """Write one graded submission's page (made by `page`) as folder/<lesson>.html; returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{row.lesson}.html"
+    path.write_text(html_page)
+    return path
+
+
+def page(nb: nbformat.NotebookNode, scores: dict, row) -> str:
+    """The feedback page of one graded submission (rendered where it was judged, written by the grader)."""
     title = (f"# Feedback: {row.lesson}, {row.student_id}\n\nAutomatic score: **{row.score:g} / {row.max_score:g}**"
              + (f"; written answers ({row.manual_max:g} points) are graded by your instructor." if row.manual_max else ".")
              + (f"\n\nNote: {html.escape(printable(row.reason))}" if row.reason else "")
              + "\n\nEach check below ran your code on inputs you have not seen, different for every student, and "
                "compared the results with the reference's.")
-    page = render(feedback_notebook(nbformat.from_dict(json.loads(json.dumps(nb))), scores, title))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{row.lesson}.html"
-    path.write_text(page)
-    return path
+    return render(feedback_notebook(nbformat.from_dict(json.loads(json.dumps(nb))), scores, title))

@@ -4,8 +4,8 @@ Reads a job (JSON) from a pipe on stdin before any student code runs, and closes
 its cells in order in an IPython shell and writes one JSON line per event to the file descriptor
 named by its first argument:
   {"event": "cell", "index", "grade_id", "error", "stdout", "stderr", "seconds"}
-  {"event": "probe", "grade_id", "set", "data" (utils.checks.encode_plain JSON) or "error"}
-  {"event": "done", "withheld": [library answers the submission called]}
+  {"event": "probe", "grade_id", "set", "data" (utils.checks.encode_plain JSON) or "error", "seconds"}
+  {"event": "done", "withheld": [library answers the submission called], "cpu_seconds": this process's, all told}
 Nothing here decides a grade: the job holds the inputs, never the expected results, and the trusted
 grader judges the learner's results against a reference it computes itself. (Student code shares this
 process, so it can read the inputs or replace a probe; what it sends back is still only data.)
@@ -85,6 +85,7 @@ def run_cell(shell, source: str, timeout: float) -> tuple[str | None, str, str]:
 def run_probe(shell, grade_id: str, probe: dict, function, inputs, k: int, timeout: float) -> dict:
     """Call the lesson's probe on the learner's object; only its plain data leaves this process."""
     record = {"event": "probe", "grade_id": grade_id, "set": k}
+    start = time.perf_counter()
     if probe["object"] not in shell.user_ns:
         record["error"] = f"`{probe['object']}` is not defined: run or restore the exercise cell that defines it"
         return record
@@ -98,6 +99,7 @@ def run_probe(shell, grade_id: str, probe: dict, function, inputs, k: int, timeo
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    record["seconds"] = round(time.perf_counter() - start, 3)
     return record
 
 
@@ -144,7 +146,9 @@ def main() -> None:
             record = run_probe(shell, cell["grade_id"], cell["probe"], probes[cell["grade_id"]], decode_plain(inputs), k,
                                job["cell_timeout"])
             events.write(json.dumps(record) + "\n")
-    events.write(json.dumps({"event": "done", "withheld": sorted(set(REACHED))}) + "\n")
+    cpu = os.times()  # interpreter start and imports included; for benchmarks, never for a grade
+    events.write(json.dumps({"event": "done", "withheld": sorted(set(REACHED)),
+                             "cpu_seconds": round(sum(cpu[:4]), 3)}) + "\n")
     events.flush()
     os._exit(0)  # skip interpreter teardown: atexit hooks a submission registered must not run
 

@@ -3,17 +3,24 @@
 OUT/workspace/ holds source/ (the lessons' nbgrader sources), autograded/ (each graded submission),
 gradebook.db (automatic scores, and the manual ones instructors enter in formgrader) and logs/.
 nbgrader itself only registers the lessons here (generate_assignment, in a subprocess); running and
-judging submissions is grader.sandbox's and grader.trusted's job.
+judging submissions is grader.sandbox's and grader.trusted's job. A lesson is registered again only when
+its fingerprint changed (generated/<lesson>.sha256: its source folder, the nbgrader config and version, and
+the grading code), or when the gradebook no longer has it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
+
+import nbgrader
 
 from grader.lessons import solutions_dir
 
@@ -24,17 +31,60 @@ class NbgraderFailed(Exception):
     """An nbgrader command failed or ran out of time; the message is the reason for the grades table."""
 
 
-def prepare(workspace: Path, lessons: list[str]) -> Path:
-    """Create or refresh the workspace and register each lesson in its gradebook."""
+SKIPPED = (".ipynb_checkpoints", "__pycache__")  # neither copied nor fingerprinted
+
+
+def prepare(workspace: Path, lessons: list[str], code_digest: str = "") -> Path:
+    """Create or refresh the workspace and register each lesson in its gradebook (again only when it changed).
+
+    `code_digest` names the grading code (grader.autograde.grading_code_digest): new code registers again.
+    """
     workspace.mkdir(parents=True, exist_ok=True)
     (workspace / "logs").mkdir(exist_ok=True)
+    (workspace / "generated").mkdir(exist_ok=True)
     shutil.copyfile(CONFIG, workspace / "nbgrader_config.py")
     for lesson in lessons:
+        stamp, fingerprint = workspace / "generated" / f"{lesson}.sha256", lesson_fingerprint(lesson, code_digest)
+        if _read(stamp) == fingerprint and registered(workspace, lesson):
+            continue
+        stamp.unlink(missing_ok=True)  # an interrupted registration is redone next time
         target = workspace / "source" / lesson
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(solutions_dir() / lesson, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        shutil.copytree(solutions_dir() / lesson, target, ignore=shutil.ignore_patterns(*SKIPPED))
         run_nbgrader(workspace, ["generate_assignment", lesson, "--force"], log=f"generate-{lesson}", timeout=300)
+        tmp = stamp.with_suffix(".tmp")
+        tmp.write_text(fingerprint)
+        os.replace(tmp, stamp)
     return workspace
+
+
+def lesson_fingerprint(lesson: str, code_digest: str) -> str:
+    """Everything generate_assignment's output depends on: the lesson's files, nbgrader's config and version, our code."""
+    digest = hashlib.sha256(f"{lesson}\0{nbgrader.__version__}\0{code_digest}\0".encode() + CONFIG.read_bytes())
+    folder = solutions_dir() / lesson
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and not set(relative.parts) & set(SKIPPED):
+            digest.update(f"\0{relative}\0{path.stat().st_size}\0".encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def registered(workspace: Path, lesson: str) -> bool:
+    """Whether the gradebook lists the lesson and its generated copy is there (a deleted gradebook registers again)."""
+    if not (workspace / "release" / lesson / f"{lesson}.ipynb").is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(f"file:{workspace / 'gradebook.db'}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT 1 FROM assignment WHERE name = ?", (lesson,)).fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
 
 
 def nbgrader_env() -> dict[str, str]:

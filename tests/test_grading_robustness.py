@@ -226,3 +226,31 @@ def test_hostile_markdown_is_shown_as_text_and_the_lesson_text_is_the_released_o
     graded = feedback.feedback_notebook(feedback.graded_notebook(nb, lesson_source, {}), {}, "# Feedback")
     assert graded.cells[1].source.startswith("# A tiny lesson") and "[a](#" not in graded.cells[1].source
     assert graded.cells[-1].cell_type == "raw"
+
+
+def test_the_workspace_is_registered_again_only_when_a_lesson_changed(tmp_path: Path, monkeypatch):
+    """generate_assignment runs once; an unchanged run reuses it; a changed source or a lost gradebook redoes it."""
+    import shutil
+
+    from grader import workspace
+    course = tmp_path / "course"
+    shutil.copytree(FIXTURE, course)
+    monkeypatch.setenv("COURSE_ROOT", str(course))
+    ws, log = tmp_path / "ws", tmp_path / "ws" / "logs" / f"generate-{LESSON}.log"
+    released = ws / "release" / LESSON / f"{LESSON}.ipynb"
+    workspace.prepare(ws, [LESSON], "code")
+    first = log.stat().st_mtime_ns
+    workspace.prepare(ws, [LESSON], "code")
+    assert log.stat().st_mtime_ns == first, "nothing changed, so nothing is generated again"
+    path = course / "solutions" / LESSON / f"{LESSON}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("A new closing remark."))
+    nbformat.write(nb, path)
+    workspace.prepare(ws, [LESSON], "code")
+    assert "A new closing remark." in released.read_text()
+    again = log.stat().st_mtime_ns
+    workspace.prepare(ws, [LESSON], "other code")
+    assert log.stat().st_mtime_ns > again, "new grading code registers the lesson again"
+    (ws / "gradebook.db").unlink()
+    workspace.prepare(ws, [LESSON], "other code")
+    assert workspace.registered(ws, LESSON)

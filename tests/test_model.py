@@ -132,3 +132,22 @@ def test_select_copies_one_instance_of_the_same_class():
     assert one.generate_batch(5).shape == (5, 1, 8)
     with pytest.raises(ValueError, match="instances 0 to 3"):
         model.select(4)
+
+
+@pytest.mark.parametrize("n_features, n_hidden, n_instances", [(5, 2, 3), (40, 6, 9), (129, 3, 17)])
+def test_chunked_training_step_matches_autograd_on_generate_batch(n_features, n_hidden, n_instances):
+    """sample_loss_and_grads draws the batch chunk by chunk; the values, loss and gradients are generate_batch's."""
+    model = ToyModel(n_features, n_hidden, n_instances, sparsity=0.7, device="cpu", seed=3)
+    with torch.no_grad():
+        model.b_final.copy_(0.1 * torch.randn(n_instances, n_features))
+    batch = 2048 if n_features < 100 else 2049  # 129 * 2049 is odd: the one-chunk path
+    loss = model.sample_loss_and_grads(batch, torch.Generator().manual_seed(5))
+    grads = model.W.grad.clone(), model.b_final.grad.clone()
+    generator = torch.Generator().manual_seed(5)
+    x = model.generate_batch(batch, generator)
+    model.zero_grad()
+    reference = model.loss(x, model(x))
+    reference.sum().backward()
+    torch.testing.assert_close(loss, reference.detach())
+    torch.testing.assert_close(grads[0], model.W.grad, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(grads[1], model.b_final.grad, rtol=1e-4, atol=1e-6)

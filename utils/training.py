@@ -19,9 +19,10 @@ def train(
 ) -> torch.Tensor:
     """Train every instance of `model` at once with Adam on freshly drawn sparse batches.
 
-    The model provides `generate_batch(batch_size, generator)` and either `loss_and_grads(x)`
-    (per-instance loss, gradients already in .grad, as ToyModel does) or `loss(x, x_hat)`, in
-    which case autograd computes the gradients.
+    The model provides either `sample_loss_and_grads(batch_size, generator)` (draws the batch and
+    returns the per-instance loss with the gradients already in .grad, as ToyModel does), or
+    `generate_batch(batch_size, generator)` and then `loss_and_grads(x)` (the same on a given batch)
+    or `loss(x, x_hat)`, in which case autograd computes the gradients.
 
     Returns:
         (steps, n_instances) float tensor on the CPU: the loss of every instance at every step.
@@ -36,10 +37,12 @@ def train(
     history: list[torch.Tensor] = []
     bar = tqdm(range(steps), disable=not progress, desc="training", unit="step", mininterval=0.5)
     for step in bar:
-        x = model.generate_batch(batch_size, generator)
-        if hasattr(model, "loss_and_grads"):
-            loss = model.loss_and_grads(x)
+        if hasattr(model, "sample_loss_and_grads"):
+            loss = model.sample_loss_and_grads(batch_size, generator)
+        elif hasattr(model, "loss_and_grads"):
+            loss = model.loss_and_grads(model.generate_batch(batch_size, generator))
         else:
+            x = model.generate_batch(batch_size, generator)
             loss = model.loss(x, model(x))
             optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()
