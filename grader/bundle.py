@@ -16,7 +16,7 @@ from grader.release import expectations_file
 
 # What a student's environment needs: the library, JupyterLab, and nbformat/nbclient to validate a notebook.
 STUDENT_PACKAGES = ("torch", "numpy", "plotly", "pandas", "tqdm", "ipywidgets", "jupyterlab", "notebook", "ipykernel",
-                    "nbformat", "nbclient")
+                    "nbformat", "nbclient", "scikit-learn")
 
 PYPROJECT = """[build-system]
 requires = ["setuptools>=68"]

@@ -231,3 +231,61 @@ def test_downstream_loss_is_recovered_by_a_perfect_sae_and_lost_by_an_empty_one(
     assert result["spliced"].shape == (2,) and torch.allclose(result["spliced"][0], result["clean"][0])
     assert torch.allclose(result["spliced"][1], result["zero"][1]) and result["zero"][0] > result["clean"][0]
     assert torch.allclose(result["recovered"], torch.tensor([1.0, 0.0]), atol=1e-6)
+
+
+# --- activations recorded from any network, and the top-k SAE (lesson 08) ------------------------
+
+def _sparse_combinations(n: int, W: torch.Tensor, seed: int) -> torch.Tensor:
+    """(n, n_hidden) activations h = x W^T of sparse non-negative features x: a dataset with no model behind it."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, W.shape[1], generator=g) * (torch.rand(n, W.shape[1], generator=g) < 0.1)
+    return x @ W.T
+
+
+
+
+def test_train_sae_reads_a_fixed_tensor_of_activations(one_thread):
+    W = torch.nn.functional.normalize(torch.randn(3, 5, generator=torch.Generator().manual_seed(0)), dim=0)
+    h = _sparse_combinations(4096, W, seed=1)                                # (4096, 3)
+    sae = SparseAutoencoder(3, 10, l1_coeff=0.1, seed=0)
+    run = train_sae(sae, h, steps=600, batch_size=256, lr=1e-2, resample_every=200, progress=False)
+    assert run["loss"].shape == (600, 1) and run["loss"][-100:].mean() < 0.2 * run["loss"][:10].mean()
+    assert feature_recovery(sae.W_dec.detach()[0], W, threshold=0.99)["recovered"] == 1
+
+    # (n, n_instances, n_input): each SAE reads its own column and trains as it would alone
+    data = torch.stack([h, _sparse_combinations(4096, W, seed=2)], dim=1)  # (4096, 2, 3)
+    pair, alone = SparseAutoencoder(3, 10, n_instances=2, l1_coeff=0.1, seed=0), SparseAutoencoder(3, 10, l1_coeff=0.1, seed=0)
+    with torch.no_grad():
+        for p, q in zip(alone.parameters(), pair.parameters()):
+            p.copy_(q[1:])
+    train_sae(pair, data, steps=50, batch_size=64, lr=1e-2, resample_every=None, progress=False)
+    train_sae(alone, data[:, 1], steps=50, batch_size=64, lr=1e-2, resample_every=None, progress=False)
+    for p, q in zip(alone.parameters(), pair.parameters()):
+        assert torch.allclose(p, q[1:], atol=1e-5)
+    with pytest.raises(ValueError, match=r"expected \(n, n_input\) = \(n, 3\)"):
+        train_sae(sae, torch.zeros(10, 4), steps=1, progress=False)
+
+
+def test_topk_keeps_the_k_largest_through_relu_and_trains_with_the_same_loop(one_thread):
+    pre = torch.tensor([[3.0, -5.0, 1.0, 2.0], [-1.0, 0.5, -2.0, -3.0]])
+    assert torch.equal(saes.TopKSparseAutoencoder.top_k(pre, 2), torch.tensor([[3.0, 0, 0, 2.0], [0, 0.5, 0, 0]]))
+    sae = saes.TopKSparseAutoencoder(3, 8, n_instances=2, k=2, seed=1)
+    assert (sae.l1_coeff == 0).all()
+    with torch.no_grad():
+        sae.b_enc.normal_(), sae.b_dec.normal_()
+    h = torch.randn(64, 2, 3)
+    z, h_hat = sae(h)
+    assert ((z > 0).sum(-1) <= 2).all() and (z >= 0).all()
+    sae.loss(h, z, h_hat).sum().backward()                                      # the hand-written gradients hold
+    expected = {name: p.grad.clone() for name, p in sae.named_parameters()}
+    with torch.no_grad():
+        saes.sae_gradients(sae, h)
+    for name, p in sae.named_parameters():
+        assert torch.allclose(p.grad, expected[name], atol=1e-6), name
+    W = torch.nn.functional.normalize(torch.randn(3, 5, generator=torch.Generator().manual_seed(0)), dim=0)
+    trained = saes.TopKSparseAutoencoder(3, 10, k=1, seed=0)
+    train_sae(trained, _sparse_combinations(4096, W, seed=1), steps=400, batch_size=256, lr=1e-2, progress=False)
+    assert feature_recovery(trained.W_dec.detach()[0], W, threshold=0.95)["recovered"] >= 0.8
+    for k, message in ((0, "k must be a positive integer"), (9, "more than n_latents")):
+        with pytest.raises(ValueError, match=message):
+            saes.TopKSparseAutoencoder(3, 8, k=k)

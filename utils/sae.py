@@ -19,6 +19,8 @@ toy model's true features are known, `feature_recovery` (a one-to-one matching o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -126,6 +128,35 @@ class SparseAutoencoder(nn.Module):
                     state[key].masked_fill_(mask.expand_as(state[key]), 0.0)
 
 
+class TopKSparseAutoencoder(SparseAutoencoder):
+    """Top-k sparse autoencoders (Gao et al., 2024): z = ReLU of each input's k largest pre-activations, 0 elsewhere.
+
+    The sparsity is set by k instead of an L1 penalty (l1_coeff is 0): at most k latents fire per input, and
+    the activations that do fire are not shrunk towards zero. Same parameters, and same `train_sae`, as
+    SparseAutoencoder; only `activation` differs.
+    """
+
+    def __init__(self, n_input: int, n_latents: int, n_instances: int = 1, *, k: int,
+                 device: str | torch.device | None = None, seed: int = 0) -> None:
+        _check_positive_int(k, "k", "the number of latents kept per input, e.g. TopKSparseAutoencoder(32, 64, k=4).")
+        if k > n_latents:
+            raise ValueError(f"k={k} is more than n_latents={n_latents}: an input cannot keep more latents than exist.")
+        super().__init__(n_input, n_latents, n_instances, l1_coeff=0.0, device=device, seed=seed)
+        self.k = k
+
+    @staticmethod
+    def top_k(pre: torch.Tensor, k: int) -> torch.Tensor:
+        """ReLU of the k largest entries along the last axis, 0 elsewhere: pre (..., n_latents) -> the same shape."""
+        top = pre.topk(k, dim=-1)
+        return torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
+
+    def activation(self, pre: torch.Tensor) -> torch.Tensor:
+        return self.top_k(pre, self.k)
+
+    def extra_repr(self) -> str:
+        return f"n_input={self.n_input}, n_latents={self.n_latents}, n_instances={self.n_instances}, k={self.k}"
+
+
 def sae_gradients(sae: SparseAutoencoder, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Set every parameter's .grad to that of sae.loss(h, *sae(h)).sum(), written out by hand.
 
@@ -156,12 +187,32 @@ def sae_gradients(sae: SparseAutoencoder, h: torch.Tensor) -> tuple[torch.Tensor
     return loss, active.any(1)
 
 
-def train_sae(sae: SparseAutoencoder, model: nn.Module, steps: int = 5000, batch_size: int = 1024,
+def _activation_sampler(source: nn.Module | torch.Tensor, sae: SparseAutoencoder,
+                        device: torch.device) -> Callable[[int, torch.Generator], torch.Tensor]:
+    """draw(batch_size, generator) -> (batch_size, 1 or sae.n_instances, n_input): fresh toy-model activations,
+    or rows drawn with replacement from a fixed tensor of activations."""
+    if isinstance(source, torch.Tensor):
+        data = source[:, None, :] if source.ndim == 2 else source
+        if data.ndim != 3 or data.shape[1] not in (1, sae.n_instances) or data.shape[2] != sae.n_input or not len(data):
+            raise ValueError(f"the activations have shape {tuple(source.shape)}; expected (n, n_input) = (n, "
+                             f"{sae.n_input}) or (n, n_instances, n_input) = (n, {sae.n_instances}, {sae.n_input}).")
+        data = data.detach().to(device)
+        return lambda n, g: data[torch.randint(len(data), (n,), generator=g, device=device)]
+    if source.n_instances not in (1, sae.n_instances) or source.W.shape[1] != sae.n_input:
+        raise ValueError(f"the toy model has {source.n_instances} instances and {source.W.shape[1]} hidden dimensions; "
+                         f"the SAE reads n_input={sae.n_input} numbers and has {sae.n_instances} instances (the toy "
+                         "model needs the same number of instances, or exactly one).")
+    return lambda n, g: source.hidden(source.generate_batch(n, g)).to(device)
+
+
+def train_sae(sae: SparseAutoencoder, model: nn.Module | torch.Tensor, steps: int = 5000, batch_size: int = 1024,
               lr: float = 1e-3, resample_every: int | None = 1000, seed: int = 0, progress: bool = True) -> dict:
-    """Train `sae` on the hidden activations of a (frozen) toy model, all instances at once.
+    """Train `sae` on the hidden activations of a (frozen) toy model, or on a fixed set of activations, all instances at once.
 
     `model` is a utils.ToyModel (or SycophancyModel) with either sae.n_instances instances (SAE k reads
-    toy model k) or one instance (every SAE reads the same model, e.g. a sweep over l1_coeff). After each
+    toy model k) or one instance (every SAE reads the same model, e.g. a sweep over l1_coeff); or a tensor
+    of activations recorded from any network, (n, n_input) or (n, sae.n_instances, n_input), from which each
+    batch is drawn with replacement (lesson 08: a digit classifier's hidden layer). After each
     Adam step the decoder rows are put back at unit norm; every `resample_every` steps, latents that did
     not fire once since the last check are resampled (None: never).
 
@@ -171,11 +222,8 @@ def train_sae(sae: SparseAutoencoder, model: nn.Module, steps: int = 5000, batch
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got steps={steps}, batch_size={batch_size}.")
-    if model.n_instances not in (1, sae.n_instances) or model.W.shape[1] != sae.n_input:
-        raise ValueError(f"the toy model has {model.n_instances} instances and {model.W.shape[1]} hidden dimensions; "
-                         f"the SAE reads n_input={sae.n_input} numbers and has {sae.n_instances} instances (the toy "
-                         "model needs the same number of instances, or exactly one).")
     device = sae.W_dec.device
+    draw = _activation_sampler(model, sae, device)
     optimizer = torch.optim.Adam(sae.parameters(), lr=lr, fused=True)
     generator = make_generator(seed, device)
     window = resample_every or steps
@@ -185,8 +233,7 @@ def train_sae(sae: SparseAutoencoder, model: nn.Module, steps: int = 5000, batch
     bar = tqdm(range(1, steps + 1), disable=not progress, desc="training SAE", unit="step", mininterval=0.5)
     for step in bar:
         with torch.no_grad():
-            h = model.hidden(model.generate_batch(batch_size, generator)).to(device)
-            h = h.expand(-1, sae.n_instances, -1)
+            h = draw(batch_size, generator).expand(-1, sae.n_instances, -1)
             loss, fired_now = sae_gradients(sae, h)
         optimizer.step()
         sae.normalize_decoder()
