@@ -99,7 +99,7 @@ def _unit_columns(W: torch.Tensor) -> torch.Tensor:
 
 COSINE_SIMILARITIES = Exercise(
     name="cosine_similarities", points=2, inputs=cosine_inputs, reference=metrics.cosine_similarities,
-    answers=("utils.metrics.cosine_similarities",), atol=1e-4,
+    answers=("utils.metrics.cosine_similarities", "utils.digits.decoder_cosines"), atol=1e-4,
     wrong=(
         Wrong("compared_rows", "you compared rows of W: the result is (n_hidden, n_hidden). Features are the "
               "columns of W (n_hidden, n_features): the result should be (n_features, n_features).",

@@ -193,7 +193,7 @@ def reference_weighted_loss(x, x_hat, importance):
 
 WEIGHTED_LOSS = Exercise(
     name="weighted_loss", points=1, inputs=weighted_loss_inputs, reference=reference_weighted_loss,
-    answers=("utils.model.ToyModel",), atol=1e-6,
+    answers=("utils.model.ToyModel", "utils.neurons.NeuronModel"), atol=1e-6,
     wrong=(
         Wrong("no_importance", "you forgot the importance: each feature's squared error is weighted by it.",
               lambda x, xh, I: ((x - xh) ** 2).mean(dim=(0, 2))),
@@ -343,7 +343,7 @@ class LossWithoutImportance(ReferenceToyModel):
 
 MY_TOY_MODEL = Exercise(
     name="MyToyModel", points=3, inputs=my_toy_model_inputs, reference=ReferenceToyModel,
-    answers=("utils.model.ToyModel",), atol=1e-4,
+    answers=("utils.model.ToyModel", "utils.model.register_feature_data", "utils.neurons.NeuronModel"), atol=1e-4,
     wrong=(
         Wrong("transposed_W", "W has shape (n_instances, n_features, n_hidden): it should be (n_instances, n_hidden, "
               "n_features), so that h = W x per instance and column W[i, :, f] is feature f's direction.", TransposedW),

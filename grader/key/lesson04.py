@@ -148,7 +148,7 @@ def _wrong(**mistake):
 
 ANALYZE_SUPERPOSITION = Exercise(
     name="analyze_superposition", points=3, inputs=analyze_inputs, reference=reference_analyze_superposition,
-    answers=("utils.geometry.mean_pairwise_cosine",),
+    answers=("utils.geometry.mean_pairwise_cosine", "utils.digits.decoder_cosines"),
     wrong=(
         Wrong("not_a_dict", "analyze_superposition should return a dict with keys 'W', 'mean_cosine', "
               "'n_represented' and 'figure', not a tuple or list.", _wrong(as_tuple=True)),

@@ -100,7 +100,8 @@ def _recon(h, h_hat):
 
 
 SAE_LOSS = Exercise(
-    name="sae_loss", points=2, inputs=loss_inputs, reference=reference_sae_loss, answers=(SAE_CLASS,), atol=1e-4,
+    name="sae_loss", points=2, inputs=loss_inputs, reference=reference_sae_loss,
+    answers=(SAE_CLASS, "utils.sae.sae_gradients"), atol=1e-4,
     wrong=(
         Wrong("not_one_number", "sae_loss should return one number (a scalar tensor), one value for the whole batch: "
               "average the per-input losses over the batch.",

@@ -223,7 +223,7 @@ def _mono(W1, *, drive=lambda W: W.clamp_min(0), power=2, dead=True, share=0.9):
 
 MONOSEMANTIC = Exercise(
     name="monosemantic_neurons", points=2, inputs=monosemantic_inputs, reference=reference_monosemantic,
-    answers=("utils.neurons.count_neurons",),
+    answers=("utils.neurons.count_neurons", "utils.neurons.driving_weights", "utils.neurons.neuron_feature_shares"),
     wrong=(
         Wrong("negative_weights_count", "a neuron with one large positive weight and a large NEGATIVE one was counted "
               "polysemantic: the features here are >= 0, so a negative weight can never make the neuron fire. Only "
