@@ -153,10 +153,17 @@ ABLATE_DIRECTION = Exercise(
 # --- ablate_one_sided ----------------------------------------------------------------------------
 
 def _both_sides(h: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """h with row 0 flipped, if need be, to a positive projection onto d and row 1 to a negative one."""
+    """h with row 0 flipped, if need be, to a positive projection onto d and row 1 to a negative one, each moved
+    along d to at least 0.5 in size (a near-zero projection would not tell the one-sided answer apart)."""
     signs = torch.ones(h.shape[0], 1)
     signs[0], signs[1] = torch.sign(h[0] @ d), -torch.sign(h[1] @ d)
-    return h * signs
+    h = h * signs
+    d_hat = d / d.norm()
+    for row, sign in ((0, 1.0), (1, -1.0)):
+        shortfall = 0.5 - sign * float(h[row] @ d_hat)
+        if shortfall > 0:
+            h[row] += sign * shortfall * d_hat
+    return h
 
 
 def one_sided_inputs(g: torch.Generator) -> dict:
