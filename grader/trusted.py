@@ -203,8 +203,12 @@ def _judge_sets(key: answer_key.LessonKey, exercise: answer_key.Exercise, result
             return CellGrade(exercise.grade_id, 0.0, points, str(event["error"])[:2000], "did_not_run")
         try:
             data = judged(decode_plain(str(event.get("data"))), features, given)
-            expected = answer_key.expectation(key, exercise, given)
+            # The reference alone tells a right result; the known wrong answers are run only to name a mistake.
+            expected = answer_key.expectation(key, exercise, given, wrong=False)
             verdict = judge_results(data, expected, reveal=False)
+            if verdict.misconception == "other":
+                expected = answer_key.expectation(key, exercise, given)
+                verdict = judge_results(data, expected, reveal=False)
             for part in exercise.parts if not verdict.ok else ():
                 mine = {c: data[c] for c in part.cases if c in data} if isinstance(data, dict) else data
                 passed[part.label] &= judge_results(mine, answer_key.part_expectation(expected, part.cases),

@@ -101,3 +101,32 @@ def test_a_blank_answer_is_told_it_is_not_implemented():
     for lesson, exercise in CASES:
         with pytest.raises(CheckFailed, match="not implemented yet"):
             KEYS[lesson].checks.check(exercise.name, blank)
+
+
+def test_graded_judging_runs_the_known_wrong_answers_only_to_name_a_mistake():
+    """A right result is judged against the reference alone; a wrong one still gets its declared id."""
+    from dataclasses import replace
+
+    from grader import trusted
+    from utils.checks import fresh
+
+    key = KEYS["01_superposition_basics"]
+    exercise = next(e for e in key.exercises if e.name == "cosine_similarities")
+    ran = []
+
+    def counted(wrong):
+        def answer(*args, **kwargs):
+            ran.append(wrong.id)
+            return wrong.answer(*args, **kwargs)
+        return replace(wrong, answer=answer)
+    exercise = replace(exercise, wrong=tuple(map(counted, exercise.wrong)))
+    inputs = answer_key.graded_inputs(key, exercise, "lazy-judge")
+    probe = key.checks.probe(exercise.name)
+
+    def grade(learner):
+        results = {k: [{"data": encode_plain(probe(learner, fresh(given)))}] for k, given in enumerate(inputs)}
+        return trusted._judge_sets(key, exercise, results, inputs, "the end", exercise.points)
+    right = grade(exercise.reference)
+    assert right.points == exercise.points and ran == []
+    mistaken = grade(exercise.wrong[0].answer)
+    assert mistaken.points == 0 and mistaken.misconception == exercise.wrong[0].id and ran
