@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import html
 import json
+import threading
+from functools import lru_cache
 from pathlib import Path
 
 import bleach
@@ -36,8 +38,12 @@ def _allowed(tag: str, name: str, value: str) -> bool:
     return tag in offline.MATHML_TAGS and name in offline.MATHML_ATTRIBUTES
 
 
+@lru_cache(maxsize=2048)
 def clean_html(html: str) -> str:
-    """nbconvert's sanitiser escapes headings and paragraphs; this one keeps them and still drops script."""
+    """nbconvert's sanitiser escapes headings and paragraphs; this one keeps them and still drops script.
+
+    Cached: the lesson's own text is the same on every page of a lesson, and sanitising it took about half of
+    a page's rendering time."""
     return bleach.clean(str(html), tags=SAFE_TAGS, attributes=_allowed, strip=True)
 
 
@@ -159,9 +165,14 @@ def with_verdicts(nb: nbformat.NotebookNode, grades: list) -> nbformat.NotebookN
     return nb
 
 
+_EXPORTERS = threading.local()  # one per grading thread: a new exporter compiles its templates again (~0.1 s)
+
+
 def render(nb: nbformat.NotebookNode) -> str:
     """The notebook as sanitised HTML that runs no script and loads nothing from outside (maths is MathML)."""
-    html, _ = HTMLExporter(sanitize_html=True, filters={"clean_html": clean_html}).from_notebook_node(nb)
+    if not hasattr(_EXPORTERS, "html"):
+        _EXPORTERS.html = HTMLExporter(sanitize_html=True, filters={"clean_html": clean_html})
+    html, _ = _EXPORTERS.html.from_notebook_node(nb)
     return offline.without_remote_loads(html)
 
 

@@ -55,7 +55,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory):
     (canary / "secret.txt").write_text("do not touch")
     before = {"subs": tree_digest(subs), "canary": tree_digest(canary), "solutions": tree_digest(REPO / "solutions")}
     result = subprocess.run([sys.executable, "-m", "grader", "autograde", str(subs), "--out", str(out), "--workers", "2",
-                             "--timeout", "40", "--cell-timeout", "8", "--memory-mb", "3072"],
+                             "--timeout", "20", "--cell-timeout", "6", "--memory-mb", "3072"],
                             capture_output=True, text=True, timeout=1200)
     after = {"subs": tree_digest(subs), "canary": tree_digest(canary), "solutions": tree_digest(REPO / "solutions")}
     with (out / "grades.csv").open() as f:
