@@ -171,6 +171,8 @@ def one_sided_inputs(g: torch.Generator) -> dict:
     ((i,),) = _avoiding("ablate_one_sided", lambda g: (_distinct(g, N_FEATURES, 1),), g)
     n_hidden = integer(g, 3, 5)
     W, _ = _model(g, (i, (i + 1) % N_FEATURES), n_hidden)  # feature i + 1 is antipodal: negative projections
+    pair = [i, (i + 1) % N_FEATURES]
+    W[:, pair] *= max(1.0, 0.5 / float(W[:, i].norm()))  # a short W_i would put rows 0 and 1 next to the boundary
     x = _batch(g, 24, 40)
     x[:2] = 0.0
     x[0, i], x[1, (i + 1) % N_FEATURES] = uniform(g, 0.3, 1.0), uniform(g, 0.3, 1.0)  # each half-line once at least
