@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 
 from grader import key as answer_key
+from grader import timing
 from grader.lessons import course, lessons, notebooks_dir, solutions_dir, source_notebook, student_notebook
 from grader.release import expectations_file, fingerprint, student_version, with_declared_tests
 
@@ -44,6 +45,9 @@ def problems() -> list[str]:
         found += undeclared(name, declared)
         if declared.metadata.get("grader", {}).get("key"):
             found += stale_expectations(name, fingerprint(declared))
+            if timing.recorded_seconds(name, declared) is None:
+                found.append(f"{name} has no recorded reference time, so its default time limit is "
+                             f"{timing.FALLBACK:.0f} s: run `python -m grader release --lesson {name}`")
     for extra in sorted(set(notebooks_dir().rglob("*.ipynb")) - expected):
         if ".ipynb_checkpoints" not in extra.parts:
             found.append(f"{extra.relative_to(course())} has no source in solutions/")

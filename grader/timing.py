@@ -56,11 +56,16 @@ def record(lesson: str, source: nbformat.NotebookNode) -> Path | None:
     return path
 
 
-def default_timeout(lesson: str, source: nbformat.NotebookNode) -> float:
-    """MULTIPLE x the recorded reference time, at least MINIMUM seconds (FALLBACK when never measured)."""
+def recorded_seconds(lesson: str, source: nbformat.NotebookNode) -> float | None:
+    """The reference's recorded grading time, or None when it was never measured."""
     path = limits_file(source)
     try:
-        seconds = float(json.loads(path.read_text())[lesson]["reference_seconds"])
+        return float(json.loads(path.read_text())[lesson]["reference_seconds"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return FALLBACK
-    return round(max(MULTIPLE * seconds, MINIMUM))
+        return None
+
+
+def default_timeout(lesson: str, source: nbformat.NotebookNode) -> float:
+    """MULTIPLE x the recorded reference time, at least MINIMUM seconds (FALLBACK when never measured)."""
+    seconds = recorded_seconds(lesson, source)
+    return FALLBACK if seconds is None else round(max(MULTIPLE * seconds, MINIMUM))

@@ -67,6 +67,12 @@ def test_check_names_stale_notebooks_and_outputs(course: Path):
     assert result.returncode == 1 and "stale" not in result.stderr  # only the outputs are left to clear
 
 
+def test_check_names_a_lesson_without_a_recorded_reference_time(course: Path):
+    (course / "key" / "limits.json").write_text("{}")
+    result = cli("check")
+    assert result.returncode == 1 and "01_tiny has no recorded reference time" in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize("content, message", [
     (b"{not json", "not valid JSON"),
     (b"[1, 2, 3]", "no list of cells"),
