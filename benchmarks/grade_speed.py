@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import nbformat
+from nbgrader.api import Gradebook
 
 from grader import autograde, sandbox, synthetic, timing, trusted, workspace
 from grader.lessons import lessons, source_notebook, student_notebook
@@ -89,7 +90,8 @@ def honest_cost(lesson: str, student: str, root: Path, context: dict) -> tuple[C
                              options, context["view"], context["limits"])
     outcome = autograde.grade(task, True)
     recording = time.process_time()
-    result = autograde.finish(task, outcome, root / "out" / "workspace", root / "out")
+    with Gradebook(f"sqlite:///{root / 'out' / 'workspace' / 'gradebook.db'}") as gradebook:
+        result = autograde.finish(task, outcome, root / "out" / "workspace", root / "out", gradebook)
     end = time.process_time()
     if result.status != "graded" or result.score != result.max_score:
         raise SystemExit(f"{lesson}: the reference solution got {result.score} of {result.max_score}: {result.reason}")
