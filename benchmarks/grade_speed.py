@@ -90,8 +90,7 @@ def honest_cost(lesson: str, student: str, root: Path, context: dict) -> tuple[C
                              options, context["view"], context["limits"])
     outcome = autograde.grade(task, True)
     recording = time.process_time()
-    with Gradebook(f"sqlite:///{root / 'out' / 'workspace' / 'gradebook.db'}") as gradebook:
-        result = autograde.finish(task, outcome, root / "out" / "workspace", root / "out", gradebook)
+    result = autograde.finish(task, outcome, root / "out" / "workspace", root / "out", context["gradebook"])
     end = time.process_time()
     if result.status != "graded" or result.score != result.max_score:
         raise SystemExit(f"{lesson}: the reference solution got {result.score} of {result.max_score}: {result.reason}")
@@ -118,8 +117,10 @@ def per_lesson(names: list[str], repeats: int, root: Path) -> dict[str, dict]:
     code = autograde.grading_code_digest()
     workspace.prepare(root / "out" / "workspace", names, code)
     found = {}
+    # One gradebook session for every submission, as a CLI batch has (opening one is not per submission).
+    gradebook = Gradebook(f"sqlite:///{root / 'out' / 'workspace' / 'gradebook.db'}")
     for lesson in names:
-        context = lesson_context(lesson, root / "out", code)
+        context = {**lesson_context(lesson, root / "out", code), "gradebook": gradebook}
         floors, honest, recording = [], [], []
         for k in range(repeats):
             floors.append(floor_cost(context["source"], context["limits"], context["view"]))
@@ -128,6 +129,7 @@ def per_lesson(names: list[str], repeats: int, root: Path) -> dict[str, dict]:
             recording.append(seconds)
         found[lesson] = {"floor": min(floors, key=lambda c: c.total), "honest": min(honest, key=lambda c: c.total),
                          "recording": statistics.median(recording)}
+    gradebook.close()
     return found
 
 

@@ -333,12 +333,18 @@ def grade(task: Pending, sandboxed: bool) -> Outcome:
 
 
 def finish_safely(task: Pending, outcome: Outcome, ws: Path, out: Path, gradebook: Gradebook) -> Result:
-    """finish(), where any failure (judging, feedback, gradebook) becomes this row's reason and the batch goes on."""
+    """finish(), where any failure (judging, feedback, gradebook) becomes this row's reason and the batch goes on.
+
+    (A gradebook that cannot even be opened stops the batch before any submission runs: no row could be recorded.)"""
     try:
         return finish(task, outcome, ws, out, gradebook)
     except Exception as error:  # noqa: BLE001 - one submission can only cost its own row
-        gradebook.db.rollback()  # whatever this submission half wrote to the gradebook
-        return _with(task.row, "error", f"grading failed after the run: {type(error).__name__}: {error}")
+        reason = f"grading failed after the run: {type(error).__name__}: {error}"
+        try:
+            gradebook.db.rollback()  # whatever this submission half wrote to the gradebook
+        except Exception as also:  # noqa: BLE001
+            reason += f" (and the gradebook could not be rolled back: {type(also).__name__}: {also})"
+        return _with(task.row, "error", reason)
 
 
 def finish(task: Pending, outcome: Outcome, ws: Path, out: Path, gradebook: Gradebook) -> Result:

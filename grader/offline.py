@@ -44,7 +44,7 @@ def _typeset(match: re.Match) -> str:
         return f"<code>{html.escape(match.group(0))}</code>"
 
 
-@lru_cache(maxsize=2048)  # a lesson's text is typeset again for every feedback page
+@lru_cache(maxsize=512)  # a lesson's text is typeset again for every feedback page
 def typeset_math(markdown: str) -> str:
     """Markdown with its $...$ and $$...$$ formulas replaced by MathML (code spans and blocks left alone)."""
     parts = CODE.split(markdown)

@@ -203,10 +203,11 @@ def _judge_sets(key: answer_key.LessonKey, exercise: answer_key.Exercise, result
             return CellGrade(exercise.grade_id, 0.0, points, str(event["error"])[:2000], "did_not_run")
         try:
             data = judged(decode_plain(str(event.get("data"))), features, given)
-            # The reference alone tells a right result; the known wrong answers are run only to name a mistake.
+            # The reference alone tells a right result; the known wrong answers are run only to name a mistake
+            # (in a result of the probe's form, a dict: anything else is judged before they are looked at).
             expected = answer_key.expectation(key, exercise, given, wrong=False)
             verdict = judge_results(data, expected, reveal=False)
-            if verdict.misconception == "other":
+            if verdict.misconception == "other" and isinstance(data, dict):
                 expected = answer_key.expectation(key, exercise, given)
                 verdict = judge_results(data, expected, reveal=False)
             for part in exercise.parts if not verdict.ok else ():

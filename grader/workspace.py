@@ -43,7 +43,7 @@ def prepare(workspace: Path, lessons: list[str], code_digest: str = "") -> Path:
     (workspace / "logs").mkdir(exist_ok=True)
     (workspace / "generated").mkdir(exist_ok=True)
     shutil.copyfile(CONFIG, workspace / "nbgrader_config.py")
-    stale = {}
+    stale: dict[str, tuple[Path, str]] = {}  # lesson -> (its stamp, its fingerprint)
     for lesson in lessons:
         stamp, fingerprint = workspace / "generated" / f"{lesson}.sha256", lesson_fingerprint(lesson, code_digest)
         if _read(stamp) == fingerprint and registered(workspace, lesson):
@@ -53,11 +53,14 @@ def prepare(workspace: Path, lessons: list[str], code_digest: str = "") -> Path:
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(solutions_dir() / lesson, target, ignore=shutil.ignore_patterns(*SKIPPED))
         stale[lesson] = stamp, fingerprint
-    for lesson in generate(workspace, list(stale), timeout=120 + 60 * len(stale)):
+    done, error = generate(workspace, list(stale), timeout=120 + 60 * len(stale))
+    for lesson in done:  # stamped even when another lesson failed: only that one is redone next time
         stamp, fingerprint = stale[lesson]
         tmp = stamp.with_suffix(".tmp")
         tmp.write_text(fingerprint)
         os.replace(tmp, stamp)
+    if error:
+        raise NbgraderFailed(error)
     return workspace
 
 
@@ -95,31 +98,39 @@ def nbgrader_env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def generate(workspace: Path, lessons: list[str], timeout: float) -> list[str]:
+def generate(workspace: Path, lessons: list[str], timeout: float) -> tuple[list[str], str | None]:
     """nbgrader's generate_assignment for each lesson, all in one process (`python -m grader.workspace`): nbgrader's
-    imports cost about 3 s, a lesson's conversion a fraction of one. Returns the lessons registered; raises
-    NbgraderFailed (after the others are done) when one failed, or when the whole process ran out of time."""
+    imports cost about 3 s, a lesson's conversion a fraction of one.
+
+    Returns (the lessons registered, why the others were not: None when every lesson was). Each lesson's log is
+    logs/generate-<lesson>.log, the process's own output logs/generate.log.
+    """
     if not lessons:
-        return []
+        return [], None
+    logs = workspace / "logs"
+    for lesson in lessons:
+        (logs / f"generate-{lesson}.log").unlink(missing_ok=True)  # a reason is never read from an older run
     process = subprocess.Popen([sys.executable, "-m", "grader.workspace", *lessons], cwd=workspace,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                                start_new_session=True, env=nbgrader_env())
+    error = None
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise NbgraderFailed(f"registering the lessons took longer than {timeout:.0f} s and was stopped") from None
+        output, _ = process.communicate()
+        error = f"registering the lessons took longer than {timeout:.0f} s and was stopped"
     finally:
         _kill_leftovers(process.pid)
+    (logs / "generate.log").write_text(output)
     done = [line.removeprefix(REGISTERED) for line in output.splitlines() if line.startswith(REGISTERED)]
     failed = [lesson for lesson in lessons if lesson not in done]
-    if failed:
-        log = workspace / "logs" / f"generate-{failed[0]}.log"
-        reason = _last_error(log) if log.is_file() else output.strip()[-300:]
-        raise NbgraderFailed(f"nbgrader generate_assignment failed for {', '.join(failed)}: "
-                             f"{reason or f'exit status {process.returncode}'}")
-    return done
+    if failed and error is None:
+        log = logs / f"generate-{failed[0]}.log"
+        reason = _last_error(log if log.is_file() else logs / "generate.log")
+        error = (f"nbgrader generate_assignment failed for {', '.join(failed)}: "
+                 f"{reason or f'exit status {process.returncode}'}")
+    return done, error
 
 
 REGISTERED = "registered "

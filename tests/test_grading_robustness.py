@@ -254,3 +254,5 @@ def test_the_workspace_is_registered_again_only_when_a_lesson_changed(tmp_path: 
     (ws / "gradebook.db").unlink()
     workspace.prepare(ws, [LESSON], "other code")
     assert workspace.registered(ws, LESSON)
+    done, error = workspace.generate(ws, [LESSON, "99_unknown"], timeout=120)  # one process for both
+    assert done == [LESSON] and "failed for 99_unknown" in error, error

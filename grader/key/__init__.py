@@ -172,6 +172,7 @@ def expectation(key: LessonKey, exercise: Exercise, inputs: Plain, wrong: bool =
 
 
 def _cached(cache_key: tuple[str, ...], compute: Callable[[], Any]) -> Any:
+    """compute(), remembered under cache_key (the oldest of 512 forgotten first)."""
     if cache_key not in _EXPECTATIONS:
         if len(_EXPECTATIONS) > 512:
             _EXPECTATIONS.pop(next(iter(_EXPECTATIONS)))
