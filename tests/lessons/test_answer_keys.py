@@ -4,13 +4,19 @@ ones, and the recorded expectations are the ones the key gives."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import nbformat
 import pytest
 
 from grader import key as answer_key
+from grader import trusted
 from grader.lessons import REPO, lessons, source_notebook
 from grader.release import expectations_file
-from utils.checks import CheckFailed, decode_plain, encode_plain, judge
+from utils.checks import CheckFailed, decode_plain, encode_plain, fresh, judge
+
+from lesson_testing import verdict_on
+
 
 def _load(lesson: str):
     try:
@@ -57,8 +63,7 @@ def test_each_known_wrong_answer_fails_graded_inputs_with_its_own_id(lesson, exe
     key = KEYS[lesson]
     for student in STUDENTS:
         for inputs in answer_key.graded_inputs(key, exercise, student):
-            verdict = judge(key.checks.observe(exercise.name, wrong.answer, inputs),
-                            answer_key.expectation(key, exercise, inputs))
+            verdict = verdict_on(key, exercise, wrong.answer, inputs)
             assert not verdict.ok and verdict.misconception == wrong.id, (student, verdict)
 
 
@@ -76,8 +81,7 @@ def test_graded_inputs_are_secret_per_student_and_never_the_visible_ones(lesson,
                            if case not in exercise.fixed_cases)
     for student, sets in by_student.items():
         for inputs in map(decode_plain, sets):
-            verdict = judge(key.checks.observe(exercise.name, exercise.reference, inputs),
-                            answer_key.expectation(key, exercise, inputs))
+            verdict = verdict_on(key, exercise, exercise.reference, inputs)
             assert verdict.ok, (student, verdict)
     monkeypatch.setenv("GRADER_SECRET_FILE", str(tmp_path / "another-secret"))
     assert [encode_plain(i) for i in answer_key.graded_inputs(key, exercise, "alice")] != by_student["alice"]
@@ -105,11 +109,6 @@ def test_a_blank_answer_is_told_it_is_not_implemented():
 
 def test_graded_judging_runs_the_known_wrong_answers_only_to_name_a_mistake():
     """A right result is judged against the reference alone; a wrong one still gets its declared id."""
-    from dataclasses import replace
-
-    from grader import trusted
-    from utils.checks import fresh
-
     key = KEYS["01_superposition_basics"]
     exercise = next(e for e in key.exercises if e.name == "cosine_similarities")
     ran = []

@@ -3,41 +3,25 @@ and student-style answers (not the library's) judged the same as the reference."
 
 from __future__ import annotations
 
-import nbformat
 import pytest
 import torch
 from torch import nn
 
 from grader import key as answer_key
 from grader.key import lesson02 as key
-from grader.lessons import source_notebook
 from utils.checks import CheckFailed, encode_plain, judge
 from utils.checks import lesson02 as checks
+
+from lesson_testing import solution_namespace, verdict_on
 
 LESSON = answer_key._load(str(key.__file__))
 
 
-@pytest.fixture(autouse=True)
-def secret(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADER_SECRET_FILE", str(tmp_path / "secret"))
-
-
-def _solutions() -> dict:
-    """The solution notebook's exercise cells, run: a student's answer, written with torch.rand and autograd."""
-    namespace: dict = {}
-    exec("import torch\nfrom torch import nn\n", namespace)
-    for cell in nbformat.read(source_notebook(key.LESSON), as_version=4).cells:
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
-            exec(cell.source, namespace)
-    return namespace
-
-
-SOLUTIONS = _solutions()
+SOLUTIONS = solution_namespace(key.LESSON, "import torch\nfrom torch import nn\n")  # torch.rand and autograd
 
 
 def _graded_verdict(exercise, answer, student="mallory", k=0):
-    inputs = answer_key.graded_inputs(LESSON, exercise, student)[k]
-    return judge(checks.checks.observe(exercise.name, answer, inputs), answer_key.expectation(LESSON, exercise, inputs))
+    return verdict_on(LESSON, exercise, answer, answer_key.graded_inputs(LESSON, exercise, student)[k])
 
 
 def _rejected(exercise, answer) -> str:

@@ -18,11 +18,6 @@ LESSON = answer_key._load(str(key.__file__))
 MC_BATCH, MC_SIGMAS = 2**17, 5.0
 
 
-@pytest.fixture(autouse=True)
-def secret(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADER_SECRET_FILE", str(tmp_path / "secret"))
-
-
 def test_closed_form_agrees_with_a_toy_model_simulation():
     """The reference's candidate losses against the candidates loaded into utils.ToyModel (the old judge's Monte Carlo
     comparison, now a property of the reference), on the visible cases and on fixed ones."""

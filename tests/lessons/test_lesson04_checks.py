@@ -20,11 +20,6 @@ from utils.geometry import random_rotation, regular_polygon
 LESSON_KEY = answer_key.load(nbformat.read(source_notebook("04_geometry"), as_version=4), REPO)
 
 
-@pytest.fixture(autouse=True)
-def secret(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADER_SECRET_FILE", str(tmp_path / "secret"))
-
-
 def visible(name):
     exercise = next(e for e in LESSON_KEY.exercises if e.name == name)
     return exercise, answer_key.visible_inputs(LESSON_KEY, exercise)

@@ -16,11 +16,6 @@ LESSON = answer_key._load(str(key.__file__))
 STUDENTS = [f"student{k}" for k in range(25)]
 
 
-@pytest.fixture(autouse=True)
-def secret(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADER_SECRET_FILE", str(tmp_path / "secret"))
-
-
 def graded(exercise, students=STUDENTS):
     return [inputs for student in students for inputs in answer_key.graded_inputs(LESSON, exercise, student)]
 

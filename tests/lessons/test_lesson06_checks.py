@@ -7,16 +7,13 @@ import torch
 from grader import key as answer_key
 from grader.key import lesson06 as key
 from utils import sae
-from utils.checks import CheckFailed, judge
+from utils.checks import CheckFailed
 from utils.checks import lesson06 as checks
 from utils.withheld import withhold
 
+from lesson_testing import verdict_on
+
 LESSON = answer_key._load(str(key.__file__))
-
-
-@pytest.fixture(autouse=True)
-def secret(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADER_SECRET_FILE", str(tmp_path / "secret"))
 
 
 def _graded(exercise, student="carol"):
@@ -24,7 +21,7 @@ def _graded(exercise, student="carol"):
 
 
 def _verdict(exercise, learner, inputs):
-    return judge(checks.checks.observe(exercise.name, learner, inputs), answer_key.expectation(LESSON, exercise, inputs))
+    return verdict_on(LESSON, exercise, learner, inputs)
 
 
 def test_ablating_h_in_place_fails_although_the_value_it_returns_is_right():

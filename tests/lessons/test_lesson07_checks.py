@@ -4,41 +4,25 @@ pass; and the pair batches' judged features tell the two kinds of pairs apart.""
 
 from __future__ import annotations
 
-import nbformat
 import pytest
 import torch
 
 from grader import key as answer_key
 from grader.key import lesson07 as key
-from grader.lessons import source_notebook
-from utils.checks import CheckFailed, encode_plain, judge
+from utils.checks import CheckFailed, encode_plain
 from utils.checks import lesson07 as checks
+
+from lesson_testing import solution_namespace, verdict_on
 
 LESSON = answer_key._load(str(key.__file__))
 
 
-@pytest.fixture(autouse=True)
-def secret(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADER_SECRET_FILE", str(tmp_path / "secret"))
-
-
-def _solutions() -> dict:
-    """The solution notebook's exercise cells, run."""
-    namespace: dict = {}
-    exec("import torch\n", namespace)
-    for cell in nbformat.read(source_notebook(key.LESSON), as_version=4).cells:
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
-            exec(cell.source, namespace)
-    return namespace
-
-
-SOLUTIONS = _solutions()
+SOLUTIONS = solution_namespace(key.LESSON)
 WRONG = [(exercise, wrong) for exercise in key.EXERCISES for wrong in exercise.wrong]
 
 
 def _graded_verdict(exercise, answer, student="mallory"):
-    inputs = answer_key.graded_inputs(LESSON, exercise, student)[0]
-    return judge(checks.checks.observe(exercise.name, answer, inputs), answer_key.expectation(LESSON, exercise, inputs))
+    return verdict_on(LESSON, exercise, answer, answer_key.graded_inputs(LESSON, exercise, student)[0])
 
 
 @pytest.mark.parametrize("exercise", key.EXERCISES, ids=lambda e: e.name)

@@ -8,21 +8,18 @@ import torch
 from grader import key as answer_key
 from grader.key import lesson08 as key
 from utils import digits
-from utils.checks import CheckFailed, judge
+from utils.checks import CheckFailed
 from utils.checks import lesson08 as checks
 from utils.sae import TopKSparseAutoencoder
+
+from lesson_testing import verdict_on
 
 LESSON = answer_key._load(str(key.__file__))
 SEEDS = range(25)
 
 
-@pytest.fixture(autouse=True)
-def secret(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADER_SECRET_FILE", str(tmp_path / "secret"))
-
-
 def _verdict(exercise, learner, inputs):
-    return judge(checks.checks.observe(exercise.name, learner, inputs), answer_key.expectation(LESSON, exercise, inputs))
+    return verdict_on(LESSON, exercise, learner, inputs)
 
 
 @pytest.mark.parametrize("exercise", key.EXERCISES, ids=lambda e: e.name)
