@@ -186,6 +186,17 @@ NEURON_FORWARD = Exercise(
 # --- monosemantic_neurons ------------------------------------------------------------------------
 
 def monosemantic_inputs(g: torch.Generator) -> dict:
+    """Drawn again until the planted case tells the reference and every known wrong answer apart: per-instance
+    counts are small integers, and two mistakes with equal counts would be named one for the other."""
+    while True:
+        cases = _monosemantic_cases(g)
+        W1 = cases["planted"]["args"][0]
+        counts = [reference_monosemantic(W1), *(known.answer(W1) for known in MONOSEMANTIC.wrong)]
+        if all(not torch.equal(a, b) for k, a in enumerate(counts) for b in counts[k + 1:]):
+            return cases
+
+
+def _monosemantic_cases(g: torch.Generator) -> dict:
     n_instances, n_hidden, n_features = integer(g, 3, 5), integer(g, 4, 6), integer(g, 5, 8)
     W1 = 0.4 * torch.randn(n_instances, n_hidden, n_features, generator=g)
     # Plant neurons of every kind: one clean feature plus small leaks, a clean feature beside a big NEGATIVE
