@@ -112,11 +112,14 @@ def autograde(submissions: Path, out: Path, lesson: str | None = None, options: 
             replace(options.limits, wall_seconds=timing.default_timeout(name, source))
         fingerprint = {"lesson": trusted.fingerprint(source, options.sets), "code": code,
                        "limits": {k: v for k, v in asdict(limits).items() if k != "threads"}}
-        view = lesson_view(source, out)
+        view: list[str | None] = []  # made for the lesson's first submission to run (it loads the answer key)
         for student in students:
             row = Result(student, name, 0.0, *_max_points(source), status="graded")
             try:
-                prepared = prepare(submissions, row, source, student_copy, fingerprint, out, options, view, limits)
+                prepared = prepare(submissions, row, source, student_copy, fingerprint, out, options, None, limits)
+                if isinstance(prepared, Pending):
+                    view = view or [lesson_view(source, out)]
+                    prepared.utils_view = view[0]
             except Exception as error:  # noqa: BLE001 - one submission can only cost its own row
                 prepared = _with(row, "error", f"grading failed before the run: {type(error).__name__}: {error}"), False
             if isinstance(prepared, Pending):

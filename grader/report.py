@@ -24,6 +24,7 @@ failure too); every failure is counted under the misconception its judge named (
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import json
 import os
@@ -37,7 +38,7 @@ from urllib.parse import quote
 import nbformat
 
 from grader import gradebook, offline, similarity, trusted
-from grader.autograde import FINAL_COLUMNS, Result, read_grades, write_grades
+from grader.autograde import FINAL_COLUMNS, Result, grading_code_digest, read_grades, write_grades
 from grader.feedback import printable
 from grader.lessons import lessons as course_lessons, source_notebook, student_notebook
 from grader.synthetic import without_markers
@@ -135,7 +136,7 @@ class Report:
 
 # --- reading OUT ---------------------------------------------------------------------------------
 
-def exercise_infos(lesson: str, seen: dict[str, float]) -> list[ExerciseInfo]:
+def exercise_infos(lesson: str, seen: dict[str, float], out: Path | None = None) -> list[ExerciseInfo]:
     """The lesson's autograded exercises from its source, student copy and key; from the records (`seen`:
     grade_id -> max points) when the lesson is not in this course."""
     if lesson not in course_lessons():
@@ -145,19 +146,40 @@ def exercise_infos(lesson: str, seen: dict[str, float]) -> list[ExerciseInfo]:
              if c.cell_type == "code" and trusted.nbgrader_meta(c).get("solution")}
     references = {trusted.grade_id_of(c): without_markers(c.source) for c in source.cells
                   if c.cell_type == "code" and trusted.nbgrader_meta(c).get("solution")}
-    key = trusted.lesson_key(source)
+    declared = declared_exercises(lesson, source, out)
     infos = []
     for cell in source.cells:
         meta = trusted.nbgrader_meta(cell)
         if not (meta.get("grade") and cell.cell_type == "code"):
             continue
         grade_id = trusted.grade_id_of(cell)
-        exercise = key.exercise(grade_id) if key else None
-        cell_id = exercise.cell_id if exercise else "ex_" + grade_id.removeprefix("test_")
+        cell_id, wrong = declared.get(grade_id, ("ex_" + grade_id.removeprefix("test_"), {}))
         infos.append(ExerciseInfo(grade_id, cell_id, float(meta.get("points", 0)), stubs.get(cell_id),
-                                  references.get(cell_id),
-                                  {w.id: w.message for w in exercise.wrong} if exercise else {}))
+                                  references.get(cell_id), wrong))
     return infos
+
+
+def declared_exercises(lesson: str, source: nbformat.NotebookNode, out: Path | None) -> dict[str, list]:
+    """grade_id -> [its exercise cell's id, {misconception id: message}], as the lesson's answer key declares them.
+
+    Kept in OUT/workspace/generated/<lesson>.exercises.json under the digest of the grading code and the lesson
+    source: loading a key imports torch and the lesson's libraries, most of a run that graded nothing (1-1.5 s).
+    """
+    digest = hashlib.sha256(f"{grading_code_digest()}\0{nbformat.writes(source)}".encode()).hexdigest()
+    saved = out / "workspace" / "generated" / f"{lesson}.exercises.json" if out is not None else None
+    try:
+        record = json.loads(saved.read_text()) if saved else {}
+        if record.get("digest") == digest:
+            return record["exercises"]
+    except (OSError, ValueError, AttributeError, KeyError):
+        pass  # missing, unreadable or from other code: made again from the key
+    key = trusted.lesson_key(source)
+    declared = {e.grade_id: [e.cell_id, {w.id: w.message for w in e.wrong}] for e in (key.exercises if key else ())}
+    if saved is not None and saved.parent.is_dir():
+        tmp = saved.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"digest": digest, "exercises": declared}))
+        os.replace(tmp, saved)
+    return declared
 
 
 def exercise_code(notebook: Path) -> dict[str, str]:
@@ -300,7 +322,7 @@ def build(out: Path) -> Report:
             lesson.setdefault(g.grade_id, g.max_points)
     order = {name: k for k, name in enumerate(course_lessons())}
     names = sorted(seen, key=lambda n: (order.get(n, len(order)), n))
-    infos = {lesson: exercise_infos(lesson, seen[lesson]) for lesson in names}
+    infos = {lesson: exercise_infos(lesson, seen[lesson], out) for lesson in names}
     return Report(infos, submissions, outcomes(submissions, infos), flags(submissions, infos))
 
 

@@ -29,12 +29,11 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 
-import utils
-
 RUNNER = Path(__file__).with_name("runner.py")
-UTILS = Path(utils.__file__).resolve().parent
+UTILS = Path(find_spec("utils").origin).resolve().parent  # found, not imported: importing it imports torch
 
 
 @dataclass(frozen=True)

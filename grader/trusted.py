@@ -24,7 +24,8 @@ import nbformat
 
 from grader import key as answer_key
 from grader.lessons import course
-from utils.checks import decode_plain, encode_plain, judge as judge_results, judged
+
+# utils.checks (and torch under it) is imported where a job is built or judged: see grader.key.
 
 
 @dataclass
@@ -102,6 +103,7 @@ def build_job(submission: nbformat.NotebookNode, source: nbformat.NotebookNode, 
     The job lists the cells to run in the submission's order; where a test cell stood, the probe of its
     exercise with this student's inputs (plain data). The inputs are also returned, for the judge.
     """
+    from utils.checks import encode_plain
     key = lesson_key(source)
     by_id = {grade_id_of(c): c for c in source.cells if grade_id_of(c)}
     source_ids = {c.get("id") for c in source.cells}
@@ -186,6 +188,7 @@ def _judge_sets(key: answer_key.LessonKey, exercise: answer_key.Exercise, result
     exercise declared in parts, each part on all of them (its score is the sum of the parts passed). The
     message is the first failure's; a result that is missing or malformed costs every part, a wrong case only
     its own part."""
+    from utils.checks import decode_plain, judge as judge_results, judged
     features = key.checks.features.get(exercise.name)
     passed = {part.label: True for part in exercise.parts}
     failure: tuple[str, str | None] | None = None

@@ -15,9 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
-import utils
-
-UTILS = Path(utils.__file__).resolve().parent
+from grader.sandbox import UTILS
 
 
 def _stub_function(node: ast.FunctionDef | ast.AsyncFunctionDef, answer: str, exercise: str) -> ast.FunctionDef:

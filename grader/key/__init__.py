@@ -27,12 +27,17 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
-import torch
 
-from utils.checks import LessonChecks, Plain, encode_plain, observe
+if TYPE_CHECKING:
+    import torch
+
+    from utils.checks import LessonChecks, Plain
+
+# torch and utils.checks are imported where they are used: a grading run with nothing to grade, and the class
+# report, only read this module's paths and secret, and importing torch would be most of their start-up (1-1.5 s).
 
 GRADED_SETS = 2  # independent input sets per exercise and student; every one must pass
 
@@ -134,6 +139,7 @@ def _load(path: str) -> LessonKey:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
+    from utils.checks import LessonChecks
     checks = importlib.import_module(module.CHECKS).checks if module.CHECKS else LessonChecks(module.LESSON)
     return LessonKey(module.LESSON, checks, tuple(module.EXERCISES), module)
 
@@ -156,6 +162,7 @@ def expectation(key: LessonKey, exercise: Exercise, inputs: Plain, wrong: bool =
     cheaper where the wrong answers train models (lesson 02's MyToyModel trains one per known mistake).
     Both parts are cached by the inputs' content (some references train a model too).
     """
+    from utils.checks import encode_plain, observe
     probe, features = key.checks.probe(exercise.name), key.checks.features.get(exercise.name)
     digest = hashlib.sha256(encode_plain(inputs).encode()).hexdigest()
     reference = _cached((key.lesson, exercise.name, digest, "reference"),
@@ -182,15 +189,18 @@ def _cached(cache_key: tuple[str, ...], compute: Callable[[], Any]) -> Any:
 
 def uniform(g: torch.Generator, low: float, high: float) -> float:
     """A float drawn uniformly from [low, high) with `g`: for input builders, whose every choice comes from g."""
+    import torch
     return low + (high - low) * float(torch.rand((), generator=g))
 
 
 def integer(g: torch.Generator, low: int, high: int) -> int:
     """An int drawn uniformly from low..high (both included) with `g`."""
+    import torch
     return int(torch.randint(low, high + 1, (), generator=g))
 
 
 def _generator(seed: int) -> torch.Generator:
+    import torch
     return torch.Generator().manual_seed(seed)
 
 
@@ -258,7 +268,10 @@ def graded_inputs(key: LessonKey, exercise: Exercise, student: str, sets: int = 
     that printed its inputs cannot come back with a table of answers for them. A regrade of the same file
     meets the same inputs.
     """
-    visible = {encode_plain(v) for case, v in visible_inputs(key, exercise).items() if case not in exercise.fixed_cases}
+    from utils.checks import encode_plain
+    # Cached: some input builders train models (lesson 04's, about 0.5 core-s a call).
+    visible = _cached((key.lesson, exercise.name, "visible"), lambda: {
+        encode_plain(v) for case, v in visible_inputs(key, exercise).items() if case not in exercise.fixed_cases})
     chosen, attempt = [], 0
     while len(chosen) < sets:
         seed = _seed(b"graded", student, key.lesson, exercise.name, submission, attempt, key=secret())
