@@ -174,6 +174,28 @@ def test_feedback_html_cannot_run_script_from_a_submission():
     assert '<h1 id="Feedback">' in body and "plain" in body
 
 
+def test_feedback_pages_are_nbconvert_pages_without_its_second_parse():
+    """FeedbackExporter skips HTMLExporter's BeautifulSoup pass and adds its tabindex and alt attributes itself:
+    parsed, its page is HTMLExporter's, for a lesson's cells and every kind of output a page keeps."""
+    from bs4 import BeautifulSoup
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(FIXTURE / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4)
+    nb.cells += [
+        nbformat.v4.new_code_cell("print(1)", outputs=[
+            nbformat.v4.new_output("stream", name="stdout", text="one\n"),
+            nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}),
+            nbformat.v4.new_output("error", ename="ValueError", evalue="bad", traceback=["ValueError: bad"])]),
+        nbformat.v4.new_markdown_cell('<img src="data:image/png;base64,AAAA"> <img alt="kept" src="data:image/png;'
+                                      'base64,AAAA"> <div class="jp-OutputArea-output">from markdown</div>')]
+    page = feedback.feedback_notebook(nb, {}, "# Feedback")
+    nbconvert_page = HTMLExporter(sanitize_html=True, filters={"clean_html": feedback.clean_html}).from_notebook_node(page)[0]
+    ours = feedback.render(page)
+    assert 'tabindex="0"' in ours and 'alt="No description has been provided for this image"' in ours
+    assert str(BeautifulSoup(ours, "html.parser")) == str(BeautifulSoup(
+        feedback.offline.without_remote_loads(nbconvert_page), "html.parser"))
+
+
 def test_solutions_command_runs_every_solution_and_builds_pages(course: Path, tmp_path: Path):
     result = cli("solutions", "--html", str(tmp_path / "site"))
     assert result.returncode == 0, result.stdout + result.stderr
