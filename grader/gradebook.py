@@ -64,9 +64,13 @@ def read_manual(workspace: Path) -> dict[tuple[str, str], ManualGrade]:
 def final_columns(row: Result, manual: ManualGrade | None) -> dict[str, float]:
     """grades.csv's columns beyond the automatic points: manual points, what is left to grade by hand, the total.
 
-    A graded submission the gradebook does not know yet has all its written answers still to grade."""
-    if manual is None:
-        manual = ManualGrade(pending=row.manual_max if row.status == "graded" else 0.0)
+    A graded submission the gradebook does not know yet has all its written answers still to grade. One that is not
+    graded (missing, invalid, an error) counts 0, as in the exports, even where the gradebook kept points given by
+    hand to an earlier version of it."""
+    if row.status != "graded":
+        manual = ManualGrade()
+    elif manual is None:
+        manual = ManualGrade(pending=row.manual_max)
     total = row.score + manual.score + manual.adjustment
     return dict(zip(FINAL_COLUMNS, (manual.score, manual.pending, manual.adjustment, total,
                                     row.max_score + row.manual_max), strict=True))

@@ -258,6 +258,8 @@ def test_manual_grades_reach_grades_csv_and_the_exports_without_regrading(graded
         written.manual_score, written.needs_manual_grade = 1.5, False
         override = gradebook.find_grade("test_sign", LESSON, LESSON, "dave")
         override.manual_score = 0.5  # half a point for dave's sign, given by hand
+        # eve's written answer was graded by hand before her notebook went missing: it no longer counts
+        gradebook.find_grade("written_why", LESSON, LESSON, "eve").manual_score = 2.0
         gradebook.db.commit()
     report.write(out)  # what `python -m grader report OUT` runs
     with (out / "grades.csv").open() as f:
