@@ -89,7 +89,7 @@ def _analyze_inputs(g: torch.Generator) -> dict:
     steps, more = integer(g, 150, 200), integer(g, 25, 50)
     seed = _sparse_seed(g, n, S, (steps, steps + more))
     other = _sparse_seed(g, n, S, (steps,))
-    n_dense, dense_steps = integer(g, 5, 6), integer(g, 120, 180)
+    n_dense, dense_steps = integer(g, 5, 6), integer(g, 60, 90)  # 36% of seeds qualify (24% at 120-180 steps)
     dense_seed = next(s for s in iter(lambda: _seed(g), None) if _dense_ok(n_dense, dense_steps, s))
     n_one, one_steps = integer(g, 2, 3), integer(g, 3, 12)  # in 1-D every cosine is +-1: with 4 features the mean can be 0
     one_seed = next(s for s in iter(lambda: _seed(g), None) if _one_feature_ok(n_one, one_steps, s))
