@@ -6,7 +6,8 @@ and the graded notebooks in OUT/workspace/autograded/ (the exercise code, for "a
 similarity check); the lessons' answer keys give each misconception's declared message. Writes
 OUT/report.html (one page, works offline: plotly.js inlined once, nothing loaded from outside) and
 OUT/report/*.csv:
-  - exercises.csv: per lesson and exercise, graded submissions, attempted, passed, failed, not attempted;
+  - exercises.csv: per lesson and exercise, graded submissions, attempted, passed, partly passed, failed, not
+    attempted;
   - outcomes.csv: one row per student, lesson and exercise (the item table the others are counted from);
   - misconceptions.csv: per exercise, each misconception its failures named, most frequent first;
   - scores.csv: per student and lesson, automatic points, manual ones from the gradebook, what is left to grade
@@ -17,8 +18,8 @@ OUT/report/*.csv:
 Definitions. A student *attempted* an exercise when the exercise cell's code differs from the student
 copy's stub (comments and layout aside), or when the judge ran an answer that no longer raises the stub's
 NotImplementedError (the function may be written in an added cell). Of the attempts, *passed* got the
-test cell's full points, *failed* did not (some of the points, for an exercise declared in parts, is a
-failure too); every failure is counted under the misconception its judge named (a declared id, or "other").
+test cell's full points, *partly passed* some of them (an exercise declared in parts), *failed* none; every
+attempt short of full points is counted under the misconception its judge named (a declared id, or "other").
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ REASON_FLAGS = [
 ]
 FLAG_PREFIXES = [("identical notebook", "identical notebook to "), ("hard link", "hard-linked")]
 SCRIPTS = "'unsafe-inline'"  # the page's own inline plotly.js and figures; nothing from elsewhere
-COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "not attempted": "#9e9e9e"}
+# (column, label, colour) of each outcome of an exercise, in the order the tables and the figure show them
+OUTCOMES = (("passed", "passed", "#2e7d32"), ("partly_passed", "partly passed", "#f9a825"),
+            ("failed", "failed", "#c62828"), ("not_attempted", "not attempted", "#9e9e9e"))
+SHORT_OF_FULL_POINTS = ("partly passed", "failed")
 
 
 @dataclass
@@ -104,7 +108,7 @@ class Outcome:
     student: str
     lesson: str
     grade_id: str
-    outcome: str  # passed | failed | not attempted
+    outcome: str  # a label of OUTCOMES
     points: float
     max_points: float
     misconception: str | None
@@ -240,7 +244,8 @@ def outcomes(submissions: Iterable[Submission], infos: dict[str, list[ExerciseIn
             passed = grade.points >= grade.max_points
             # a changed cell, or an answer the judge ran (it may live in a cell the student added)
             tried = bool(attempted(sub.code.get(info.cell_id), info.stub)) or grade.misconception != "not_implemented"
-            outcome = "passed" if passed else "failed" if tried else "not attempted"
+            outcome = ("passed" if passed else "partly passed" if grade.points > 0 else "failed" if tried
+                       else "not attempted")
             found.append(Outcome(sub.row.student_id, sub.row.lesson, info.grade_id, outcome, grade.points,
                                  grade.max_points, None if passed else grade.misconception or "other", grade.message))
     return found
@@ -261,7 +266,7 @@ def misconceptions(report: Report, lesson: str) -> list[Misconception]:
     infos = {i.grade_id: i for i in report.lessons[lesson]}
     groups: dict[tuple[str, str], list[Outcome]] = {}
     for o in report.outcomes:
-        if o.lesson == lesson and o.outcome == "failed":
+        if o.lesson == lesson and o.outcome in SHORT_OF_FULL_POINTS:
             groups.setdefault((o.grade_id, o.misconception), []).append(o)
     found = []
     for (grade_id, mid), hits in groups.items():
@@ -279,8 +284,8 @@ def exercise_counts(report: Report, lesson: str) -> list[dict]:
         mine = [o for o in report.outcomes if o.lesson == lesson and o.grade_id == info.grade_id]
         counts = Counter(o.outcome for o in mine)
         rows.append({"lesson": lesson, "exercise": info.grade_id, "max_points": info.points, "graded": len(mine),
-                     "attempted": counts["passed"] + counts["failed"], "passed": counts["passed"],
-                     "failed": counts["failed"], "not_attempted": counts["not attempted"],
+                     "attempted": len(mine) - counts["not attempted"],
+                     **{column: counts[label] for column, label, _ in OUTCOMES},
                      "mean_points": round(sum(o.points for o in mine) / len(mine), 3) if mine else ""})
     return rows
 
@@ -355,7 +360,7 @@ def write_csvs(report: Report, folder: Path) -> list[Path]:
         _write_csv(folder / name, header, rows)
 
     counts = [r for lesson in report.lessons for r in exercise_counts(report, lesson)]
-    header = ["lesson", "exercise", "max_points", "graded", "attempted", "passed", "failed", "not_attempted",
+    header = ["lesson", "exercise", "max_points", "graded", "attempted", *(column for column, _, _ in OUTCOMES),
               "mean_points"]
     table("exercises.csv", header, ([r[h] for h in header] for r in counts))
     table("outcomes.csv", ["student_id", "lesson", "exercise", "outcome", "points", "max_points", "misconception",
@@ -410,10 +415,9 @@ def _figures(report: Report, lesson: str) -> list[str]:
                             yaxis={"title": "students"}, height=320, margin={"t": 50, "b": 50}, bargap=0.05)
     counts = exercise_counts(report, lesson)
     names = [c["exercise"].removeprefix("test_") for c in counts][::-1]
-    bars = go.Figure([go.Bar(y=names, x=[c[key] for c in counts][::-1], name=label, orientation="h",
-                             marker_color=COLOURS[label], hovertemplate=f"%{{y}}: %{{x}} {label}<extra></extra>")
-                      for key, label in (("passed", "passed"), ("failed", "failed"),
-                                         ("not_attempted", "not attempted"))])
+    bars = go.Figure([go.Bar(y=names, x=[c[column] for c in counts][::-1], name=label, orientation="h",
+                             marker_color=colour, hovertemplate=f"%{{y}}: %{{x}} {label}<extra></extra>")
+                      for column, label, colour in OUTCOMES])
     bars.update_layout(title=f"{lesson}: outcome per exercise (students)", barmode="stack",
                        xaxis={"title": "students"}, height=120 + 40 * len(names), margin={"t": 50, "b": 50, "l": 200},
                        legend={"title": "colour: outcome", "orientation": "h", "traceorder": "normal",
@@ -431,8 +435,8 @@ def _lesson_section(report: Report, lesson: str) -> str:
         f'<tr data-lesson="{esc(lesson)}" data-exercise="{esc(c["exercise"])}">'
         f'<td><code>{esc(c["exercise"])}</code></td><td>{c["max_points"]:g}</td>'
         f'<td class="n-graded">{c["graded"]}</td><td class="n-attempted">{c["attempted"]}</td>'
-        f'<td class="n-passed">{c["passed"]}</td><td class="n-failed">{c["failed"]}</td>'
-        f'<td class="n-not-attempted">{c["not_attempted"]}</td><td>{c["mean_points"]}</td></tr>'
+        + "".join(f'<td class="n-{column.replace("_", "-")}">{c[column]}</td>' for column, _, _ in OUTCOMES)
+        + f'<td>{c["mean_points"]}</td></tr>'
         for c in exercise_counts(report, lesson))
     found = misconceptions(report, lesson)
     most = max([len(m.students) for m in found] + [1])
@@ -448,8 +452,9 @@ def _lesson_section(report: Report, lesson: str) -> str:
     status = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     return (f'<section id="{esc(lesson)}"><h2>{esc(lesson)}</h2>'
             f"<p>{len(subs)} students: {esc(status)}; mean automatic score of the graded ones {100 * mean:.0f}%.</p>"
-            "<table><thead><tr><th>exercise</th><th>points</th><th>graded</th><th>attempted</th><th>passed</th>"
-            f"<th>failed</th><th>not attempted</th><th>mean points</th></tr></thead><tbody>{rows}</tbody></table>"
+            "<table><thead><tr><th>exercise</th><th>points</th><th>graded</th><th>attempted</th>"
+            + "".join(f"<th>{label}</th>" for _, label, _ in OUTCOMES)
+            + f"<th>mean points</th></tr></thead><tbody>{rows}</tbody></table>"
             + "".join(f'<div class="figure">{f}</div>' for f in _figures(report, lesson))
             + "<h3>What the failures were</h3>"
             + ("<table class=\"mis\"><thead><tr><th>exercise</th><th>misconception</th><th>message</th>"
@@ -496,7 +501,7 @@ def _not_graded_section(report: Report) -> str:
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;
-vertical-align:top}td.n-graded,td.n-attempted,td.n-passed,td.n-failed,td.n-not-attempted,td.n-students{text-align:right}
+vertical-align:top}td.n-graded,td.n-attempted,td.n-passed,td.n-partly-passed,td.n-failed,td.n-not-attempted,td.n-students{text-align:right}
 td.bar{width:120px}td.bar span{display:block;height:.9em;background:#c62828}.example{color:#555;font-size:.9em}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:1em}pre{background:#f6f6f6;padding:.5em;overflow-x:auto;
 font-size:.85em}figure{margin:0}nav a{margin-right:1em}"""

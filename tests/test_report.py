@@ -67,7 +67,8 @@ def generate_class(out: Path, students: int, lessons: list[str], seed: int = 0) 
                 continue
             grades, code = [], {}
             for info in infos[lesson]:
-                outcome = rng.choice(["passed", "passed", "failed", "not attempted"])
+                partly = ["partly passed"] if info.points >= 2 else []  # an exercise in parts: some points
+                outcome = rng.choice(["passed", "passed", "failed", "not attempted", *partly])
                 if outcome == "not attempted":
                     code[info.cell_id] = info.stub
                 elif k % 11 == 3 and written:  # copies a classmate's cell, renaming its variables
@@ -76,7 +77,7 @@ def generate_class(out: Path, students: int, lessons: list[str], seed: int = 0) 
                     truth["copies"].add((student, lesson, info.cell_id, source))
                 else:
                     code[info.cell_id] = own_code(info.stub, rng)
-                if outcome == "failed":
+                if outcome in ("failed", "partly passed"):
                     misconception = rng.choice([*info.declared, "other", "did_not_run"])
                     message = info.declared.get(misconception, f"{info.grade_id}: got {rng.random():.3f}")
                     truth["misconception"][(lesson, info.grade_id, misconception)] += 1
@@ -84,7 +85,7 @@ def generate_class(out: Path, students: int, lessons: list[str], seed: int = 0) 
                     misconception, message = "not_implemented", "not implemented yet"
                 else:
                     misconception, message = None, "right on every case"
-                points = info.points if outcome == "passed" else 0.0
+                points = {"passed": info.points, "partly passed": info.points / 2}.get(outcome, 0.0)
                 grades.append(trusted.CellGrade(info.grade_id, points, info.points, message, misconception))
                 truth["outcome"][(student, lesson, info.grade_id)] = outcome
             row.score = sum(g.points for g in grades)
@@ -134,9 +135,11 @@ def test_report_counts_equal_the_records(built):
     for row in rows:
         key = (row["lesson"], row["exercise"])
         assert int(row["passed"]) == outcomes[(*key, "passed")]
+        assert int(row["partly_passed"]) == outcomes[(*key, "partly passed")]
         assert int(row["failed"]) == outcomes[(*key, "failed")]
         assert int(row["not_attempted"]) == outcomes[(*key, "not attempted")]
-        assert int(row["attempted"]) == int(row["passed"]) + int(row["failed"])
+        assert int(row["attempted"]) == int(row["passed"]) + int(row["partly_passed"]) + int(row["failed"])
+    assert outcomes[("01_tiny", "test_double", "partly passed")] > 0  # the class has each kind of outcome
     found = {(r["lesson"], r["exercise"], r["misconception"]): int(r["students"])
              for r in read_csv(out / "report" / "misconceptions.csv")}
     assert found == dict(truth["misconception"])
@@ -363,7 +366,7 @@ def test_report_opens_offline_draws_every_figure_and_shows_the_records_counts(bu
             for (let t = 0; t < 200 && !f.every(drawn); t++) await new Promise(r => setTimeout(r, 100));
             return [f.length, f.filter(drawn).length]; })()""")
         shown = browser.evaluate("""[...document.querySelectorAll('tr[data-exercise]:not([data-misconception])')]
-            .map(r => [r.dataset.exercise, ...['passed', 'failed', 'not-attempted']
+            .map(r => [r.dataset.exercise, ...['passed', 'partly-passed', 'failed', 'not-attempted']
             .map(k => +r.querySelector('td.n-' + k).textContent)])""")
         links = browser.evaluate("[...document.querySelectorAll('td.who a')].map(a => a.href)")
     requests = {e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"}
@@ -373,6 +376,6 @@ def test_report_opens_offline_draws_every_figure_and_shows_the_records_counts(bu
     assert not errors, errors[:3]
     assert drawn == [2, 2]
     outcomes = Counter((grade_id, outcome) for (_, _, grade_id), outcome in truth["outcome"].items())
-    assert shown == [[g, outcomes[(g, "passed")], outcomes[(g, "failed")], outcomes[(g, "not attempted")]]
+    assert shown == [[g, *(outcomes[(g, o)] for o in ("passed", "partly passed", "failed", "not attempted"))]
                      for g in ("test_double", "test_sign")]
     assert links and all(Path(re.sub("^file://", "", link)).is_file() for link in links)
