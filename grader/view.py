@@ -24,11 +24,22 @@ def _stub_function(node: ast.FunctionDef | ast.AsyncFunctionDef, answer: str, ex
                            type_params=[])
 
 
+KEPT_DECORATORS = ("staticmethod", "classmethod", "property")  # how a method is reached, not what it does
+
+
 def _stub_class(node: ast.ClassDef, answer: str, exercise: str) -> ast.ClassDef:
+    """The class without its bases, whose constructor and every method it defines raise WithheldAnswer: a static
+    method (TopKSparseAutoencoder.top_k) is withheld too, not missing."""
     stub = ast.parse(f"class {node.name}:\n"
                      "    def __init__(self, *args, **kwargs):\n"
                      "        from utils.withheld import withhold\n"
                      f"        withhold({answer!r}, {exercise!r})\n").body[0]
+    for method in node.body:
+        if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and method.name != "__init__":
+            withheld = _stub_function(method, answer, exercise)
+            withheld.decorator_list = [d for d in method.decorator_list
+                                       if isinstance(d, ast.Name) and d.id in KEPT_DECORATORS]
+            stub.body.append(withheld)
     return stub
 
 
@@ -64,7 +75,7 @@ def withheld_view(answers: dict[str, str], cache: Path) -> Path:
         module, _, name = answer.rpartition(".")
         by_file.setdefault(module_file(module), {})[name] = (answer, exercise)
     sources = sorted(p for p in UTILS.rglob("*.py") if "__pycache__" not in p.parts)
-    digest = hashlib.sha256(repr(sorted(answers.items())).encode())
+    digest = hashlib.sha256(repr(sorted(answers.items())).encode() + Path(__file__).read_bytes())  # and how stubs are made
     for path in sources:
         digest.update(str(path.relative_to(UTILS)).encode() + path.read_bytes())
     target = cache / digest.hexdigest()[:20] / "utils"

@@ -39,6 +39,17 @@ def match_features(W_dec, W):
     best = cos.abs().max(dim=0)
     return best.values, best.indices
 ''', "you used |cos|"),
+    "07_neurons_and_computation": ("ex_neuron_forward", '''
+def neuron_forward(W1, W2, b, x):
+    h = torch.relu(torch.einsum("ihf,bif->bih", W1, x))
+    return torch.relu(torch.einsum("ifh,bih->bif", W2, h))
+''', "you forgot the bias b"),
+    "08_real_network": ("ex_selectivity", '''
+def selectivity(table):
+    top = table.amax(dim=0)
+    rest = table.sum(dim=0) - top
+    return (top - rest) / (top + rest)
+''', "not their sum"),
 }
 
 

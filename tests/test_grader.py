@@ -196,6 +196,27 @@ def test_feedback_pages_are_nbconvert_pages_without_its_second_parse():
         feedback.offline.without_remote_loads(nbconvert_page), "html.parser"))
 
 
+def test_a_withheld_class_withholds_its_static_methods_too(tmp_path: Path):
+    """TopKSparseAutoencoder.top_k answers lesson 08's topk_activation: in the view it raises WithheldAnswer, as the
+    class itself does, instead of being missing (an AttributeError would be judged as just another mistake)."""
+    from grader.view import withheld_view
+
+    view = withheld_view({"utils.sae.TopKSparseAutoencoder": "topk_activation"}, tmp_path)
+    probe = ("import sys, torch\n"
+             f"sys.path.insert(0, {str(view.parent)!r})\n"
+             "from utils.sae import TopKSparseAutoencoder, SparseAutoencoder\n"
+             "from utils.withheld import WithheldAnswer\n"
+             "for call in (lambda: TopKSparseAutoencoder.top_k(torch.ones(2, 3), 1),\n"
+             "             lambda: TopKSparseAutoencoder(3, 4, k=1)):\n"
+             "    try:\n"
+             "        call()\n"
+             "    except WithheldAnswer:\n"
+             "        print('withheld')\n"
+             "print(type(SparseAutoencoder(3, 4)).__name__)\n")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.stdout.split() == ["withheld", "withheld", "SparseAutoencoder"], run.stderr[-2000:]
+
+
 def test_solutions_command_runs_every_solution_and_builds_pages(course: Path, tmp_path: Path):
     result = cli("solutions", "--html", str(tmp_path / "site"))
     assert result.returncode == 0, result.stdout + result.stderr
