@@ -266,6 +266,26 @@ def test_train_sae_reads_a_fixed_tensor_of_activations(one_thread):
         train_sae(sae, torch.zeros(10, 4), steps=1, progress=False)
 
 
+def test_train_sae_differentiates_a_subclass_that_changes_its_loss_with_autograd(one_thread):
+    """sae_gradients knows only SparseAutoencoder's loss; a subclass with another one trains as the autograd loop does."""
+    class SquaredPenalty(SparseAutoencoder):
+        def loss(self, h, z, h_hat):
+            return ((h - h_hat) ** 2).sum(-1).mean(0) + self.l1_coeff * z.square().sum(-1).mean(0)
+
+    data = torch.randn(512, 3, generator=torch.Generator().manual_seed(2)).relu()
+    fast, slow = (SquaredPenalty(3, 6, l1_coeff=0.5, seed=0) for _ in range(2))
+    train_sae(fast, data, steps=40, batch_size=64, lr=1e-2, resample_every=None, progress=False)
+    optimizer, g = torch.optim.Adam(slow.parameters(), lr=1e-2), torch.Generator().manual_seed(0)
+    for _ in range(40):
+        h = data[torch.randint(len(data), (64,), generator=g)][:, None, :]
+        optimizer.zero_grad()
+        slow.loss(h, *slow(h)).sum().backward()
+        optimizer.step()
+        slow.normalize_decoder()
+    for a, b in zip(fast.parameters(), slow.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
 def test_topk_keeps_the_k_largest_through_relu_and_trains_with_the_same_loop(one_thread):
     pre = torch.tensor([[3.0, -5.0, 1.0, 2.0], [-1.0, 0.5, -2.0, -3.0]])
     assert torch.equal(saes.TopKSparseAutoencoder.top_k(pre, 2), torch.tensor([[3.0, 0, 0, 2.0], [0, 0.5, 0, 0]]))

@@ -187,6 +187,24 @@ def sae_gradients(sae: SparseAutoencoder, h: torch.Tensor) -> tuple[torch.Tensor
     return loss, active.any(1)
 
 
+def _hand_written_gradients_apply(sae: SparseAutoencoder) -> bool:
+    """Whether sae_gradients' formulas are this SAE's: a subclass may change `activation` (its gradient passes where
+    z > 0, as for ReLU and top-k) but nothing else the loss is made of."""
+    return all(getattr(type(sae), name) is getattr(SparseAutoencoder, name)
+               for name in ("encode", "decode", "forward", "loss"))
+
+
+def _autograd_gradients(sae: SparseAutoencoder, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """sae_gradients' results by autograd: for a subclass whose forward pass or loss the hand-written formulas do
+    not know, so that it never trains on gradients of another loss."""
+    with torch.enable_grad():
+        z, h_hat = sae(h)
+        loss = sae.loss(h, z, h_hat)
+        sae.zero_grad(set_to_none=True)
+        loss.sum().backward()
+    return loss.detach(), (z.detach() > 0).any(0)
+
+
 def _activation_sampler(source: nn.Module | torch.Tensor, sae: SparseAutoencoder,
                         device: torch.device) -> Callable[[int, torch.Generator], torch.Tensor]:
     """draw(batch_size, generator) -> (batch_size, 1 or sae.n_instances, n_input): fresh toy-model activations,
@@ -230,11 +248,12 @@ def train_sae(sae: SparseAutoencoder, model: nn.Module | torch.Tensor, steps: in
     fired = torch.zeros(sae.n_instances, sae.n_latents, dtype=torch.bool, device=device)
     history: list[torch.Tensor] = []
     resampled = 0
+    gradients = sae_gradients if _hand_written_gradients_apply(sae) else _autograd_gradients
     bar = tqdm(range(1, steps + 1), disable=not progress, desc="training SAE", unit="step", mininterval=0.5)
     for step in bar:
         with torch.no_grad():
             h = draw(batch_size, generator).expand(-1, sae.n_instances, -1)
-            loss, fired_now = sae_gradients(sae, h)
+            loss, fired_now = gradients(sae, h)
         optimizer.step()
         sae.normalize_decoder()
         fired |= fired_now
