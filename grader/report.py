@@ -39,9 +39,10 @@ from urllib.parse import quote
 import nbformat
 
 from grader import gradebook, offline, similarity, trusted
+from grader import key as answer_key
 from grader.autograde import FINAL_COLUMNS, Result, grading_code_digest, read_grades, write_grades
 from grader.feedback import printable
-from grader.lessons import lessons as course_lessons, source_notebook, student_notebook
+from grader.lessons import course, lessons as course_lessons, source_notebook, student_notebook
 from grader.synthetic import without_markers
 
 # Misconception ids the grader itself gives (utils.checks.judge and grader.trusted), beside those declared.
@@ -169,7 +170,9 @@ def declared_exercises(lesson: str, source: nbformat.NotebookNode, out: Path | N
     Kept in OUT/workspace/generated/<lesson>.exercises.json under the digest of the grading code and the lesson
     source: loading a key imports torch and the lesson's libraries, most of a run that graded nothing (1-1.5 s).
     """
-    digest = hashlib.sha256(f"{grading_code_digest()}\0{nbformat.writes(source)}".encode()).hexdigest()
+    path = answer_key.key_path(source, course())  # a course's key may live outside grader/ (COURSE_ROOT)
+    digest = hashlib.sha256(f"{grading_code_digest()}\0{nbformat.writes(source)}".encode()
+                            + (path.read_bytes() if path else b"")).hexdigest()
     saved = out / "workspace" / "generated" / f"{lesson}.exercises.json" if out is not None else None
     try:
         record = json.loads(saved.read_text()) if saved else {}
@@ -180,9 +183,12 @@ def declared_exercises(lesson: str, source: nbformat.NotebookNode, out: Path | N
     key = trusted.lesson_key(source)
     declared = {e.grade_id: [e.cell_id, {w.id: w.message for w in e.wrong}] for e in (key.exercises if key else ())}
     if saved is not None and saved.parent.is_dir():
-        tmp = saved.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"digest": digest, "exercises": declared}))
-        os.replace(tmp, saved)
+        tmp = saved.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps({"digest": digest, "exercises": declared}))
+            os.replace(tmp, saved)
+        except OSError:
+            pass  # kept for the next report only; this one has what it needs
     return declared
 
 

@@ -24,7 +24,7 @@ def _stub_function(node: ast.FunctionDef | ast.AsyncFunctionDef, answer: str, ex
                            type_params=[])
 
 
-KEPT_DECORATORS = ("staticmethod", "classmethod", "property")  # how a method is reached, not what it does
+KEPT_DECORATORS = ("staticmethod", "classmethod", "property")  # how a method is reached (and x.setter), not what it does
 
 
 def _stub_class(node: ast.ClassDef, answer: str, exercise: str) -> ast.ClassDef:
@@ -38,7 +38,8 @@ def _stub_class(node: ast.ClassDef, answer: str, exercise: str) -> ast.ClassDef:
         if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and method.name != "__init__":
             withheld = _stub_function(method, answer, exercise)
             withheld.decorator_list = [d for d in method.decorator_list
-                                       if isinstance(d, ast.Name) and d.id in KEPT_DECORATORS]
+                                       if (isinstance(d, ast.Name) and d.id in KEPT_DECORATORS)
+                                       or (isinstance(d, ast.Attribute) and d.attr in ("setter", "getter", "deleter"))]
             stub.body.append(withheld)
     return stub
 

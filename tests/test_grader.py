@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -174,6 +175,20 @@ def test_feedback_html_cannot_run_script_from_a_submission():
     assert '<h1 id="Feedback">' in body and "plain" in body
 
 
+def test_a_run_with_nothing_changed_does_not_import_torch(graded, tmp_path: Path):
+    """Importing torch would be most of such a run's cost (issue 17: a run with nothing changed under 3 s)."""
+    _, graded_out = graded
+    out = tmp_path / "out"
+    shutil.copytree(graded_out, out)
+    again = ("import sys\nfrom grader.__main__ import main\n"
+             f"main(['autograde', {str(graded_out.parent / 'subs')!r}, '--out', {str(out)!r}])\n"
+             "print('torch imported' if 'torch' in sys.modules else 'no torch')")
+    run = subprocess.run([sys.executable, "-c", again], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "COURSE_ROOT": str(FIXTURE)})
+    assert "(3 unchanged since the last run, not re-run)" in run.stdout, run.stdout + run.stderr[-2000:]
+    assert "class report: " in run.stdout and run.stdout.strip().endswith("no torch"), run.stdout
+
+
 def test_feedback_pages_are_nbconvert_pages_without_its_second_parse():
     """FeedbackExporter skips HTMLExporter's BeautifulSoup pass and adds its tabindex and alt attributes itself:
     parsed, its page is HTMLExporter's, for a lesson's cells and every kind of output a page keeps."""
@@ -191,7 +206,8 @@ def test_feedback_pages_are_nbconvert_pages_without_its_second_parse():
     page = feedback.feedback_notebook(nb, {}, "# Feedback")
     nbconvert_page = HTMLExporter(sanitize_html=True, filters={"clean_html": feedback.clean_html}).from_notebook_node(page)[0]
     ours = feedback.render(page)
-    assert 'tabindex="0"' in ours and 'alt="No description has been provided for this image"' in ours
+    for attribute in ('tabindex="0"', 'alt="No description has been provided for this image"'):
+        assert ours.count(attribute) == nbconvert_page.count(attribute) > 0, attribute
     assert str(BeautifulSoup(ours, "html.parser")) == str(BeautifulSoup(
         feedback.offline.without_remote_loads(nbconvert_page), "html.parser"))
 

@@ -266,14 +266,32 @@ def test_train_sae_reads_a_fixed_tensor_of_activations(one_thread):
         train_sae(sae, torch.zeros(10, 4), steps=1, progress=False)
 
 
-def test_train_sae_differentiates_a_subclass_that_changes_its_loss_with_autograd(one_thread):
-    """sae_gradients knows only SparseAutoencoder's loss; a subclass with another one trains as the autograd loop does."""
-    class SquaredPenalty(SparseAutoencoder):
-        def loss(self, h, z, h_hat):
-            return ((h - h_hat) ** 2).sum(-1).mean(0) + self.l1_coeff * z.square().sum(-1).mean(0)
+class SquaredPenalty(SparseAutoencoder):
+    def loss(self, h, z, h_hat):
+        return ((h - h_hat) ** 2).sum(-1).mean(0) + self.l1_coeff * z.square().sum(-1).mean(0)
 
+
+class Softplus(SparseAutoencoder):
+    def activation(self, pre):
+        return torch.nn.functional.softplus(pre)
+
+
+class TopKOfAbs(saes.TopKSparseAutoencoder):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, k=2, **kwargs)
+
+    @staticmethod
+    def top_k(pre, k):
+        top = pre.abs().topk(k, dim=-1)
+        return torch.zeros_like(pre).scatter(-1, top.indices, pre.gather(-1, top.indices))
+
+
+@pytest.mark.parametrize("kind", [SquaredPenalty, Softplus, TopKOfAbs], ids=lambda k: k.__name__)
+def test_train_sae_differentiates_an_sae_its_formulas_do_not_know_with_autograd(one_thread, kind):
+    """sae_gradients knows SparseAutoencoder's loss with ReLU or top-k; another loss or activation trains as the
+    autograd loop does."""
     data = torch.randn(512, 3, generator=torch.Generator().manual_seed(2)).relu()
-    fast, slow = (SquaredPenalty(3, 6, l1_coeff=0.5, seed=0) for _ in range(2))
+    fast, slow = (kind(3, 6, l1_coeff=0.5, seed=0) if kind is not TopKOfAbs else kind(3, 6, seed=0) for _ in range(2))
     train_sae(fast, data, steps=40, batch_size=64, lr=1e-2, resample_every=None, progress=False)
     optimizer, g = torch.optim.Adam(slow.parameters(), lr=1e-2), torch.Generator().manual_seed(0)
     for _ in range(40):

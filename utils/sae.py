@@ -188,10 +188,14 @@ def sae_gradients(sae: SparseAutoencoder, h: torch.Tensor) -> tuple[torch.Tensor
 
 
 def _hand_written_gradients_apply(sae: SparseAutoencoder) -> bool:
-    """Whether sae_gradients' formulas are this SAE's: a subclass may change `activation` (its gradient passes where
-    z > 0, as for ReLU and top-k) but nothing else the loss is made of."""
-    return all(getattr(type(sae), name) is getattr(SparseAutoencoder, name)
-               for name in ("encode", "decode", "forward", "loss"))
+    """Whether sae_gradients' formulas are this SAE's: SparseAutoencoder's encode, decode and loss, with ReLU or
+    TopKSparseAutoencoder's top-k as the activation (z >= 0, and the gradient passes exactly where z > 0)."""
+    def same(name: str, base: type) -> bool:
+        return getattr(type(sae), name, None) is getattr(base, name)
+
+    activation = same("activation", SparseAutoencoder) or (same("activation", TopKSparseAutoencoder)
+                                                          and same("top_k", TopKSparseAutoencoder))
+    return activation and all(same(name, SparseAutoencoder) for name in ("encode", "decode", "forward", "loss"))
 
 
 def _autograd_gradients(sae: SparseAutoencoder, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

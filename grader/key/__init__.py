@@ -269,9 +269,7 @@ def graded_inputs(key: LessonKey, exercise: Exercise, student: str, sets: int = 
     meets the same inputs.
     """
     from utils.checks import encode_plain
-    # Cached: some input builders train models (lesson 04's, about 0.5 core-s a call).
-    visible = _cached((key.lesson, exercise.name, "visible"), lambda: {
-        encode_plain(v) for case, v in visible_inputs(key, exercise).items() if case not in exercise.fixed_cases})
+    visible = _visible_encodings(key, exercise)
     chosen, attempt = [], 0
     while len(chosen) < sets:
         seed = _seed(b"graded", student, key.lesson, exercise.name, submission, attempt, key=secret())
@@ -282,6 +280,20 @@ def graded_inputs(key: LessonKey, exercise: Exercise, student: str, sets: int = 
         if attempt > 100 * sets:
             raise RuntimeError(f"{exercise.name}: the input builder keeps producing the visible inputs")
     return chosen
+
+
+_VISIBLE: dict[tuple[str, str], frozenset[str]] = {}  # (key file, exercise) -> its visible inputs, encoded
+
+
+def _visible_encodings(key: LessonKey, exercise: Exercise) -> frozenset[str]:
+    """The encoded visible inputs of an exercise (its fixed cases aside), which graded inputs must differ from; built
+    once per process and exercise, as some input builders train models (lesson 04's: about 0.5 core-s a call)."""
+    from utils.checks import encode_plain
+    cache_key = (str(key.module.__file__), exercise.name)
+    if cache_key not in _VISIBLE:
+        _VISIBLE[cache_key] = frozenset(encode_plain(v) for case, v in visible_inputs(key, exercise).items()
+                                        if case not in exercise.fixed_cases)
+    return _VISIBLE[cache_key]
 
 
 def part_expectation(expected: Plain, cases: tuple[str, ...]) -> Plain:
