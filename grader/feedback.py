@@ -187,8 +187,8 @@ class FeedbackExporter(HTMLExporter):
 
     def from_notebook_node(self, nb: nbformat.NotebookNode, resources: dict | None = None, **kw) -> tuple[str, dict]:
         info = nb.metadata.get("language_info", {})
-        self.register_filter("highlight_code", Highlight2HTML(pygments_lexer=info.get("pygments_lexer", info.get("name")),
-                                                              parent=self))
+        lexer = info.get("pygments_lexer", info.get("name"))
+        self.register_filter("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
         page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         return accessible(page), resources
 
