@@ -116,7 +116,7 @@ def autograde(submissions: Path, out: Path, lesson: str | None = None, options: 
         for student in students:
             row = Result(student, name, 0.0, *_max_points(source), status="graded")
             try:
-                prepared = prepare(submissions, row, source, student_copy, fingerprint, out, options, None, limits)
+                prepared = prepare(submissions, row, source, student_copy, fingerprint, out, options, limits=limits)
                 if isinstance(prepared, Pending):
                     view = view or [lesson_view(source, out)]
                     prepared.utils_view = view[0]

@@ -40,7 +40,7 @@ import nbformat
 
 from grader import gradebook, offline, similarity, trusted
 from grader import key as answer_key
-from grader.autograde import FINAL_COLUMNS, Result, grading_code_digest, read_grades, write_grades
+from grader.autograde import FINAL_COLUMNS, Result, _write_record, grading_code_digest, read_grades, write_grades
 from grader.feedback import printable
 from grader.lessons import course, lessons as course_lessons, source_notebook, student_notebook
 from grader.synthetic import without_markers
@@ -183,10 +183,8 @@ def declared_exercises(lesson: str, source: nbformat.NotebookNode, out: Path | N
     key = trusted.lesson_key(source)
     declared = {e.grade_id: [e.cell_id, {w.id: w.message for w in e.wrong}] for e in (key.exercises if key else ())}
     if saved is not None and saved.parent.is_dir():
-        tmp = saved.with_suffix(f".{os.getpid()}.tmp")
         try:
-            tmp.write_text(json.dumps({"digest": digest, "exercises": declared}))
-            os.replace(tmp, saved)
+            _write_record(saved, {"digest": digest, "exercises": declared})
         except OSError:
             pass  # kept for the next report only; this one has what it needs
     return declared
