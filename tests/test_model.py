@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from utils import ToyModel, evaluate_loss, sparse_features, train
+from utils.data import draw_sparse
 
 
 def test_shapes_follow_the_seed():
@@ -47,6 +48,21 @@ def test_generated_features_have_the_right_distribution():
         vals = x[:, 0, f][active[:, 0, f]]
         assert vals.max() < 1 and abs(vals.mean().item() - 0.5) < 0.01  # uniform on [0, 1) when active
         assert abs((vals**2).mean().item() - 1 / 3) < 0.01
+
+
+def test_sparse_draws_are_the_plain_formula_bit_for_bit_in_either_layout():
+    """draw_sparse scales by -1 / (p * 2**24) in one pass; the values are exactly (bits * 2**-24) / p, zero where >= 1."""
+    p = torch.tensor([[1.0, 0.3, 0.05, 0.77], [0.001, 0.5, 0.999, 0.123]])
+    batch = 301
+    bits = torch.empty(2 * batch * 4 // 2, dtype=torch.int64).random_(generator=torch.Generator().manual_seed(4))
+    u = (bits.view(torch.int32) & 0xFFFFFF).float() * 2.0**-24
+    plain = u.view(2, batch, 4) / p[:, None, :]
+    plain = torch.where(plain < 1, plain, 0.0)
+    instance_major = draw_sparse(batch, p, torch.Generator().manual_seed(4))
+    feature_major = draw_sparse(batch, p, torch.Generator().manual_seed(4), feature_major=True)
+    assert instance_major.is_contiguous() and feature_major.is_contiguous() and feature_major.shape == (2, 4, batch)
+    assert torch.equal(instance_major, plain) and torch.equal(feature_major, plain.transpose(1, 2))
+    assert torch.equal(sparse_features(batch, p, torch.Generator().manual_seed(4)), plain.transpose(0, 1))
 
 
 def test_same_seed_same_batches_and_init():

@@ -32,13 +32,37 @@ def sparse_features(
     Returns:
         (batch_size, n_instances, n_features) tensor on feature_probability's device.
     """
+    return draw_sparse(batch_size, feature_probability, generator).transpose(0, 1)
+
+
+def draw_sparse(
+    batch_size: int,
+    feature_probability: torch.Tensor,
+    generator: torch.Generator | None = None,
+    feature_major: bool = False,
+) -> torch.Tensor:
+    """sparse_features' values, instance-major: (n_instances, batch_size, n_features), contiguous.
+
+    With feature_major=True the same values come laid out (n_instances, n_features, batch_size) instead,
+    the transpose written by the pass that scales the draws (ToyModel's narrow models want that layout).
+    Five passes over the batch: draw, mask to 24 bits, scale, zero the inactive, negate.
+    """
     p = feature_probability
     n_instances, n_features = p.shape
     n = n_instances * batch_size * n_features
     bits = torch.empty((n + 1) // 2, dtype=torch.int64, device=p.device).random_(generator=generator)
-    u = (bits.view(torch.int32)[:n] & 0xFFFFFF).to(p.dtype).mul_(2.0**-24)
-    x = u.view(n_instances, batch_size, n_features).div_(p[:, None, :])
-    # Zero where x >= 1 (inactive). threshold_ keeps t where t > -1, i.e. x < 1; it is several times
-    # faster on a CPU than a boolean mask, and negation is exact.
-    torch.nn.functional.threshold_(x.neg_(), -1.0, 0.0)
-    return x.neg_().transpose(0, 1)
+    # 24 bits as a float (exact), written straight into a float tensor: u * 2**24, u uniform in [0, 1).
+    draws = torch.bitwise_and(bits.view(torch.int32)[:n], 0xFFFFFF, out=torch.empty(n, dtype=p.dtype, device=p.device))
+    draws = draws.view(n_instances, batch_size, n_features)
+    # -(u / p) in one pass: dividing by -p * 2**24 is exact scaling by a power of two and a sign, so the values
+    # are bit for bit those of (u * 2**-24) / p negated.
+    scale = p[:, None, :] * -(2.0**24)
+    if feature_major:
+        x = torch.empty(n_instances, n_features, batch_size, dtype=p.dtype, device=p.device)
+        torch.div(draws, scale, out=x.transpose(1, 2))
+    else:
+        x = draws.div_(scale)
+    # Zero where u / p >= 1 (inactive): threshold_ keeps t where t > -1. It is several times faster on a
+    # CPU than a boolean mask, and negation is exact.
+    torch.nn.functional.threshold_(x, -1.0, 0.0)
+    return x.neg_()

@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from utils.data import sparse_features
+from utils.data import draw_sparse, sparse_features
 from utils.device import default_device, make_generator
 
 Number = float | int
@@ -170,6 +170,8 @@ class ToyModel(nn.Module):
             return loss.detach()
         self._check_input(x)
         x_i = x.transpose(0, 1)  # (i, batch, f); free for generate_batch's layout
+        if self._feature_major:
+            return self._loss_and_grads_by_chunk(x.shape[0], lambda chunk: x_i[chunk].transpose(1, 2).contiguous())
         return self._loss_and_grads_by_chunk(x.shape[0], lambda chunk: x_i[chunk])
 
     def sample_loss_and_grads(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -192,16 +194,28 @@ class ToyModel(nn.Module):
         return self._loss_and_grads_by_chunk(batch_size, lambda chunk: self._draw(batch_size, chunk, generator))
 
     def _draw(self, batch_size: int, chunk: slice, generator: torch.Generator | None) -> torch.Tensor:
-        """generate_batch's values for the instances in `chunk`, drawn next from `generator`: (c, batch, f)."""
-        return sparse_features(batch_size, self.feature_probability[chunk], generator).transpose(0, 1)
+        """generate_batch's values for the instances in `chunk`, drawn next from `generator`, in the layout
+        the step wants: (c, f, batch) when _feature_major, else (c, batch, f)."""
+        return draw_sparse(batch_size, self.feature_probability[chunk], generator, feature_major=self._feature_major)
+
+    @property
+    def _feature_major(self) -> bool:
+        """Whether the closed-form step works on (c, f, batch) batches instead of (c, batch, f).
+
+        With n_hidden <= 2 the batch-major products are degenerate (a 2-column output) and BLAS runs them
+        several times slower than the same products feature-major; for wider models the transpose costs
+        more than it saves (measured on the benchmark's configurations), and the batch stays batch-major.
+        """
+        return self.n_hidden <= 2
 
     @torch.no_grad()
     def _loss_and_grads_by_chunk(self, batch_size: int, batch_of: Callable[[slice], torch.Tensor],
                                  instances_per_chunk: int | None = None) -> torch.Tensor:
         """Loss and closed-form gradients, a few instances at a time (instances are independent).
 
-        batch_of(chunk) gives the batch of the instances in `chunk`, (c, batch, f); it is called once per
-        chunk, in order. A chunk holds about _CHUNK_VALUES values (at least one instance).
+        batch_of(chunk) gives the batch of the instances in `chunk`, (c, f, batch) when _feature_major, else
+        (c, batch, f); it is called once per chunk, in order. A chunk holds about _CHUNK_VALUES values (at
+        least one instance).
         """
         if instances_per_chunk is None:
             # A GPU has no such cache to fit and launches a kernel per operation: there, one chunk.
@@ -218,18 +232,12 @@ class ToyModel(nn.Module):
 
     def _chunk_loss_and_grads(self, x: torch.Tensor, chunk: slice, W_grad: torch.Tensor,
                               b_grad: torch.Tensor) -> torch.Tensor:
-        """The closed-form step for the c instances in `chunk`: x (c, batch, f) -> loss (c,); fills W_grad, b_grad.
-
-        With n_hidden <= 2 the batch-major products are degenerate (a 2-column output) and BLAS runs them
-        several times slower than the same products feature-major, (c, f, batch), so the chunk is
-        transposed first; for wider models that transpose costs more than it saves (measured on the
-        benchmark's configurations), and the chunk stays batch-major.
-        """
+        """The closed-form step for the c instances in `chunk`: x (c, f, batch) when _feature_major, else
+        (c, batch, f) -> loss (c,); fills W_grad, b_grad."""
         W, b = self.W[chunk], self.b_final[chunk]                  # (c, h, f), (c, f)
-        feature_major = self.n_hidden <= 2
+        feature_major = self._feature_major
         batch_dim = 2 if feature_major else 1
         if feature_major:
-            x = x.transpose(1, 2).contiguous()                     # (c, f, batch)
             h = torch.bmm(W, x)                                    # (c, h, batch)
             z = torch.baddbmm(b[:, :, None], W.transpose(1, 2), h) # (c, f, batch), pre-activation
         else:
@@ -241,8 +249,8 @@ class ToyModel(nn.Module):
         dz = err * coef.unsqueeze(batch_dim)
         loss = torch.linalg.vecdot(dz.flatten(1), err.flatten(1)) / 2
         if self.activation == "relu":
-            # ReLU's own backward kernel: much faster on a CPU than multiplying by a boolean mask.
-            dz = torch.ops.aten.threshold_backward(dz, z, 0.0)
+            # ReLU's own backward kernel, in place: much faster on a CPU than multiplying by a boolean mask.
+            torch.ops.aten.threshold_backward.grad_input(dz, z, 0.0, grad_input=dz)
         # W appears twice (encoder h = W x and decoder W^T h): dL/dW = h dz^T + (W dz) x^T, summed.
         if feature_major:
             torch.baddbmm(torch.bmm(h, dz.transpose(1, 2)), torch.bmm(W, dz), x.transpose(1, 2), out=W_grad)

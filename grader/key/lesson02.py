@@ -83,7 +83,7 @@ def _per_feature_grid(sparsity, n_instances, n_features):
 
 GENERATE_BATCH = Exercise(
     name="generate_batch", points=2, inputs=generate_batch_inputs, reference=reference_generate_batch,
-    answers=("utils.data.sparse_features",),
+    answers=("utils.data.sparse_features", "utils.data.draw_sparse"),
     wrong=(
         Wrong("s_is_active_probability", "features are zero with probability 1 - S: you used S as the probability of "
               "being ACTIVE. S (sparsity) is the probability a feature is zero; it is active with probability 1 - S.",

@@ -110,7 +110,8 @@ def test_the_probes_leave_the_global_rng_as_they_found_it():
 
 
 def test_the_probes_never_use_the_withheld_library_answers(monkeypatch):
-    """In the sandbox utils.ToyModel and utils.data.sparse_features are stubs that raise: the probes must not need them."""
+    """In the sandbox utils.ToyModel and utils.data's sparse_features and draw_sparse are stubs that raise: the probes
+    must not need them."""
     import utils.data
     import utils.model
 
@@ -120,6 +121,8 @@ def test_the_probes_never_use_the_withheld_library_answers(monkeypatch):
     monkeypatch.setattr(utils.model.ToyModel, "__init__", withheld)
     monkeypatch.setattr(utils.data, "sparse_features", withheld)
     monkeypatch.setattr(utils.model, "sparse_features", withheld)
+    monkeypatch.setattr(utils.data, "draw_sparse", withheld)
+    monkeypatch.setattr(utils.model, "draw_sparse", withheld)
     for exercise in key.EXERCISES:
         inputs = answer_key.visible_inputs(LESSON, exercise)
         raw = checks.checks.probe(exercise.name)(SOLUTIONS[exercise.name], inputs)
