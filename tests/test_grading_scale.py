@@ -77,3 +77,21 @@ def test_a_killed_batch_resumes_and_regrading_is_idempotent(tmp_path: Path):
     with sqlite3.connect(out / "workspace" / "gradebook.db") as db:
         rows = db.execute("SELECT COUNT(*) FROM submitted_assignment").fetchone()[0]
     assert rows == 6, "each student has exactly one submission in the gradebook"
+
+
+def test_the_local_cluster_runs_without_the_periodic_work_nothing_reads():
+    import dask
+    from dask.distributed import Client
+
+    from grader.autograde import local_cluster
+
+    def settings() -> tuple:
+        return tuple(dask.config.get(key) for key in ("distributed.worker.profile.enabled",
+                                                      "distributed.admin.system-monitor.interval",
+                                                      "distributed.admin.tick.interval"))
+
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        assert list(client.run(settings).values()) == [(False, "10s", "1s")]  # the worker process got the settings
+        assert "stealing" not in cluster.scheduler.extensions
+        assert all(nanny.memory_manager.memory_monitor_interval == 1.0 for nanny in cluster.workers.values())
+    assert settings() != (False, "10s", "1s"), "the settings must not leak into this process's Dask config"
