@@ -221,11 +221,13 @@ def main() -> None:
     one, two = batches["1 worker"], batches["2 worker"]
     print(f"\nfixed cost of a run with nothing changed: {batches['unchanged'].seconds:.1f} s")
     print(f"{args.class_size} submissions of {CLASS_LESSON} on a local Dask cluster: 1 worker {one.seconds:.1f} s, "
-          f"2 workers {two.seconds:.1f} s, speed-up {one.seconds / two.seconds:.2f}x (goal 1.8x; best of {args.repeats} each)")
+          f"2 workers {two.seconds:.1f} s, speed-up {one.seconds / two.seconds:.2f}x "
+          f"(goal 1.8x; best of {args.repeats} each)")
     n = len(one.recorded)
     steady = one.interval / two.interval
     # (rest + n * one.interval) / (rest + n * two.interval) >= 1.8 bounds a rest common to both runs.
-    needed = (f"1.8x overall needs that rest under {n * (one.interval - 1.8 * two.interval) / 0.8:.1f} s" if steady > 1.8
+    bound = n * (one.interval - 1.8 * two.interval) / 0.8
+    needed = (f"1.8x overall needs that rest under {bound:.1f} s" if steady > 1.8
               else "under 1.8x in the steady state already, no rest is short enough for 1.8x overall")
     print(f"  steady state ({n} graded): 1 worker {one.interval:.2f} s a submission, 2 workers {two.interval:.2f} s, "
           f"{steady:.2f}x; the rest of a run (start, cluster, first imports, close): {one.rest:.1f} s and "
