@@ -27,9 +27,9 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor
 from concurrent.futures import wait as local_wait
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
-from nbgrader.api import Gradebook
 from tqdm.auto import tqdm
 
 from grader import feedback, sandbox, timing, trusted, workspace
@@ -37,6 +37,9 @@ from grader.key import GRADED_SETS
 from grader.view import withheld_view
 from grader.lessons import resolve, source_notebook, student_notebook
 from grader.submission import MAX_NOTEBOOK_BYTES, InvalidSubmission, inspect
+
+if TYPE_CHECKING:  # nbgrader's import costs 0.6 s, which the grading workers (importing this module) never need
+    from nbgrader.api import Gradebook
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # matched whole (fullmatch): no trailing newline
 GRADING_CODE = [Path(__file__).parent]  # the grader package, answer keys included
@@ -129,6 +132,8 @@ def autograde(submissions: Path, out: Path, lesson: str | None = None, options: 
                 reused += was_reused
     write_grades(out / "grades.csv", list(results.values()) + kept)
     bar = tqdm(total=len(pending), desc="grading", unit="submission", disable=not progress or not pending)
+    from nbgrader.api import Gradebook
+
     # One gradebook session for the batch: opening one checks the whole database (about 0.1 s a submission).
     with Gradebook(f"sqlite:///{ws / 'gradebook.db'}") if pending else nullcontext() as gradebook:
         for task, outcome in run_all(pending, options):
