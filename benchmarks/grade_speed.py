@@ -171,12 +171,13 @@ class Batch:
 
 
 def cli(subs: Path, out: Path, *extra: str) -> Batch:
-    """Run `python -m grader autograde`; the recordings are the result records' modification times."""
+    """Run `python -m grader autograde`; the recordings are the modification times of the result records it wrote."""
     start = time.time()
     subprocess.run([sys.executable, "-m", "grader", "autograde", str(subs), "--out", str(out), *extra], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     took = time.time() - start
-    return Batch(took, sorted(p.stat().st_mtime - start for p in (out / "results").glob("*/*.json")))
+    modified = (p.stat().st_mtime - start for p in (out / "results").glob("*/*.json"))
+    return Batch(took, sorted(t for t in modified if t >= 0))
 
 
 def scale(root: Path, size: int, repeats: int) -> dict[str, Batch]:
