@@ -157,11 +157,16 @@ class Batch:
 
     seconds: float
     recorded: list[float]  # seconds after the command started, in order
+    workers: int = 1
 
     @property
     def interval(self) -> float:
-        """Steady-state seconds per submission: the mean gap between consecutive recordings."""
-        return (self.recorded[-1] - self.recorded[0]) / (len(self.recorded) - 1)
+        """Steady-state seconds per submission. The workers start together, so their first results come close
+        together: from the last of those to the last result, n - workers submissions were graded."""
+        if len(self.recorded) <= self.workers:
+            raise SystemExit(f"{len(self.recorded)} graded submissions are too few for a steady state: "
+                             "raise --class-size")
+        return (self.recorded[-1] - self.recorded[self.workers - 1]) / (len(self.recorded) - self.workers)
 
     @property
     def rest(self) -> float:
@@ -170,14 +175,14 @@ class Batch:
         return self.seconds - len(self.recorded) * self.interval
 
 
-def cli(subs: Path, out: Path, *extra: str) -> Batch:
+def cli(subs: Path, out: Path, *extra: str, workers: int = 1) -> Batch:
     """Run `python -m grader autograde`; the recordings are the modification times of the result records it wrote."""
-    start = time.time()
+    started, start = time.time(), time.perf_counter()
     subprocess.run([sys.executable, "-m", "grader", "autograde", str(subs), "--out", str(out), *extra], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    took = time.time() - start
-    modified = (p.stat().st_mtime - start for p in (out / "results").glob("*/*.json"))
-    return Batch(took, sorted(t for t in modified if t >= 0))
+    took = time.perf_counter() - start
+    modified = (p.stat().st_mtime - started for p in (out / "results").glob("*/*.json"))
+    return Batch(took, sorted(t for t in modified if t >= 0), workers)
 
 
 def scale(root: Path, size: int, repeats: int) -> dict[str, Batch]:
@@ -191,7 +196,8 @@ def scale(root: Path, size: int, repeats: int) -> dict[str, Batch]:
         for workers in (1, 2):
             out = root / f"class-{workers}-{k}"
             shutil.copytree(prepared, out / "workspace")
-            run = cli(root / "class", out, "--lesson", CLASS_LESSON, "--scheduler", "local", "--workers", str(workers))
+            run = cli(root / "class", out, "--lesson", CLASS_LESSON, "--scheduler", "local", "--workers", str(workers),
+                      workers=workers)
             if f"{workers} worker" not in best or run.seconds < best[f"{workers} worker"].seconds:
                 best[f"{workers} worker"] = run
     unchanged = root / "class-2-0"  # graded already: nothing changed since

@@ -15,6 +15,7 @@ the grader at any moment leaves them consistent, and the next run picks up where
 from __future__ import annotations
 
 import compileall
+import copy
 import csv
 import hashlib
 import json
@@ -309,11 +310,11 @@ def local_cluster(workers: int):
     """A Dask LocalCluster of single-threaded worker processes, without the periodic work nothing here uses.
 
     On a small machine that work takes CPU from grading. Without a dashboard nothing reads the workers' sampling
-    profiler or the system monitors; every task is submitted at once and queued on the scheduler, so there is
-    nothing to steal; the event loops' tick only times warnings; the nannies still check their workers' memory, once
-    a second. Measured with 2 workers on 2 cores, per lesson-01 submission: the main process (where the scheduler and
-    the nannies run) spends 15-16 ms beyond recording results instead of 50-72 ms, and the profiler alone cost the
-    workers about 0.1 core-s.
+    profiler or the system monitors (every 10 s instead of 0.5 s); tasks wait on the scheduler until a worker is free
+    (each worker holds at most one more), so work stealing has next to nothing to move; the event loops' tick only
+    times warnings; the nannies and workers still check the workers' memory, once a second. Measured with 2 workers
+    on 2 cores, per lesson-01 submission: the main process (where the scheduler and the nannies run) spends 15-16 ms
+    beyond recording results instead of 50-72 ms, and the profiler alone cost the workers about 0.1 core-s.
     """
     import dask
     from dask.distributed import LocalCluster
@@ -321,8 +322,11 @@ def local_cluster(workers: int):
     quiet = {"distributed.worker.profile.enabled": False, "distributed.admin.system-monitor.interval": "10s",
              "distributed.scheduler.work-stealing": False, "distributed.admin.tick.interval": "1s",
              "distributed.worker.memory.monitor-interval": "1s"}
-    with dask.config.set(quiet):  # read when the scheduler, nannies and workers start (the workers get a copy)
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    with dask.config.set(quiet):
+        # The scheduler reads its settings as it starts; each nanny hands a worker it (re)starts its own config,
+        # a copy made here, since dask.config.set restores the shared one in place on leaving this block.
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                            config=copy.deepcopy(dask.config.config))
 
 
 def _stream(pending: list[Pending], submit, first_done):

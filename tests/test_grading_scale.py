@@ -92,6 +92,8 @@ def test_the_local_cluster_runs_without_the_periodic_work_nothing_reads():
 
     with local_cluster(1) as cluster, Client(cluster) as client:
         assert list(client.run(settings).values()) == [(False, "10s", "1s")]  # the worker process got the settings
+        client.restart()  # as its nanny restarts a worker that died
+        assert list(client.run(settings).values()) == [(False, "10s", "1s")]
         assert "stealing" not in cluster.scheduler.extensions
         assert all(nanny.memory_manager.memory_monitor_interval == 1.0 for nanny in cluster.workers.values())
     assert settings() != (False, "10s", "1s"), "the settings must not leak into this process's Dask config"
