@@ -40,6 +40,7 @@ from grader.lessons import resolve, source_notebook, student_notebook
 from grader.submission import MAX_NOTEBOOK_BYTES, InvalidSubmission, inspect
 
 if TYPE_CHECKING:  # nbgrader's import costs 0.6 s, which the grading workers (importing this module) never need
+    from dask.distributed import LocalCluster
     from nbgrader.api import Gradebook
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # matched whole (fullmatch): no trailing newline
@@ -306,7 +307,7 @@ def run_all(pending: list[Pending], options: Options):
         cluster.close()
 
 
-def local_cluster(workers: int):
+def local_cluster(workers: int) -> LocalCluster:
     """A Dask LocalCluster of single-threaded worker processes, without the periodic work nothing here uses.
 
     On a small machine that work takes CPU from grading. Without a dashboard nothing reads the workers' sampling
