@@ -12,8 +12,8 @@
 3. Scale: the same class of lesson-01 submissions (correct, half solved, blank, a syntax error, not JSON)
    graded by the CLI on a local Dask cluster with 1 single-threaded worker and with 2, alternated, best of
    --repeats each. Goal: 2 workers at least 1.8x as fast as 1. From when each result was recorded it also splits
-   a run into its steady state (seconds per submission between the first and the last result) and the rest
-   (start-up, the first submission's imports, shutting down), which the run pays once whatever the workers.
+   a run into its steady state (seconds per submission after each worker's first result) and the rest (start-up,
+   the first submissions' imports, shutting down), which the run pays once whatever the workers.
 4. A projection for a class of 300 students x every lesson, from the measured per-submission costs.
 
 Core-seconds are CPU time, so other work on the machine slows the wall-clock figures (3) more than the
@@ -175,14 +175,16 @@ class Batch:
         return self.seconds - len(self.recorded) * self.interval
 
 
-def cli(subs: Path, out: Path, *extra: str, workers: int = 1) -> Batch:
-    """Run `python -m grader autograde`; the recordings are the modification times of the result records it wrote."""
+def cli(subs: Path, out: Path, workers: int | None = None) -> Batch:
+    """Run `python -m grader autograde` on CLASS_LESSON, on a local Dask cluster of `workers` (default: local
+    threads); the recordings are the modification times of the result records it wrote."""
+    cluster = ["--scheduler", "local", "--workers", str(workers)] if workers else []
     started, start = time.time(), time.perf_counter()
-    subprocess.run([sys.executable, "-m", "grader", "autograde", str(subs), "--out", str(out), *extra], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "grader", "autograde", str(subs), "--out", str(out), "--lesson", CLASS_LESSON,
+                    *cluster], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     took = time.perf_counter() - start
     modified = (p.stat().st_mtime - started for p in (out / "results").glob("*/*.json"))
-    return Batch(took, sorted(t for t in modified if t >= 0), workers)
+    return Batch(took, sorted(t for t in modified if t >= 0), workers or 1)
 
 
 def scale(root: Path, size: int, repeats: int) -> dict[str, Batch]:
@@ -196,13 +198,11 @@ def scale(root: Path, size: int, repeats: int) -> dict[str, Batch]:
         for workers in (1, 2):
             out = root / f"class-{workers}-{k}"
             shutil.copytree(prepared, out / "workspace")
-            run = cli(root / "class", out, "--lesson", CLASS_LESSON, "--scheduler", "local", "--workers", str(workers),
-                      workers=workers)
-            if f"{workers} worker" not in best or run.seconds < best[f"{workers} worker"].seconds:
-                best[f"{workers} worker"] = run
+            run, label = cli(root / "class", out, workers), f"{workers} worker"
+            if label not in best or run.seconds < best[label].seconds:
+                best[label] = run
     unchanged = root / "class-2-0"  # graded already: nothing changed since
-    best["unchanged"] = min((cli(root / "class", unchanged, "--lesson", CLASS_LESSON) for _ in range(repeats)),
-                            key=lambda run: run.seconds)
+    best["unchanged"] = min((cli(root / "class", unchanged) for _ in range(repeats)), key=lambda run: run.seconds)
     return best
 
 
