@@ -89,7 +89,7 @@ def honest_cost(lesson: str, student: str, root: Path, context: dict) -> tuple[C
     row = autograde.Result(student, lesson, 0.0, *autograde._max_points(source), status="graded")
     start = time.process_time()
     task = autograde.prepare(root / "subs", row, source, context["student_copy"], context["fingerprint"], root / "out",
-                             options, context["view"], context["limits"])
+                             options, context["limits"])
     outcome = autograde.grade(task, True)
     recording = time.process_time()
     result = autograde.finish(task, outcome, root / "out" / "workspace", root / "out", context["gradebook"])
@@ -111,7 +111,7 @@ def lesson_context(lesson: str, out: Path, code: str) -> dict:
                    "limits": {k: v for k, v in asdict(limits).items() if k != "threads"}}
     return {"source": source, "student_copy": nbformat.read(student_notebook(lesson), as_version=4),
             "options": options, "limits": limits, "fingerprint": fingerprint,
-            "view": autograde.lesson_view(source, out)}
+            "view": autograde.lesson_view(source, out / "views")}
 
 
 def per_lesson(names: list[str], repeats: int, root: Path) -> dict[str, dict]:

@@ -4,12 +4,14 @@ SUBMISSIONS/<student_id>/<lesson>/<lesson>.ipynb  ->  OUT/grades.csv, OUT/feedba
 OUT/results/ (one record per graded submission: what makes a re-run resume) and OUT/workspace/ (an
 nbgrader course folder with the gradebook, for formgrader).
 
-Per submission, in this (trusted) process: inspect the file, build the job from the lesson's source;
-on a grading worker (a thread here, or a Dask worker process, possibly on another machine): run it in a
-fresh sandbox (grader.sandbox), then judge the plain results (grader.trusted) and render the feedback
-page, so that judging runs in parallel too; back here: write the record, the feedback, the gradebook
-and grades.csv. Only this process writes those, one submission at a time, each write atomic, so killing
-the grader at any moment leaves them consistent, and the next run picks up where it stopped.
+Per submission, in this (trusted) process: inspect the file and derive the key of its secret inputs from
+the instructor's secret; on a grading worker (a thread here, or a Dask worker process, possibly on another
+machine): build the job from the lesson's source (the secret inputs, from that key), run it in a fresh
+sandbox (grader.sandbox), then judge the plain results (grader.trusted) and render the feedback page, so
+that building and judging run in parallel too (with Dask workers this process never imports torch); back
+here: write the record, the feedback, the gradebook and grades.csv. Only this process writes those, one
+submission at a time, each write atomic, so killing the grader at any moment leaves them consistent, and
+the next run picks up where it stopped.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import nbformat
 from tqdm.auto import tqdm
 
 from grader import feedback, sandbox, timing, trusted, workspace
-from grader.key import GRADED_SETS
+from grader.key import GRADED_SETS, submission_key
 from grader.view import withheld_view
 from grader.lessons import resolve, source_notebook, student_notebook
 from grader.submission import MAX_NOTEBOOK_BYTES, InvalidSubmission, inspect
@@ -73,19 +75,28 @@ class Options:
 
 @dataclass
 class Pending:
-    """A submission waiting for its sandbox run."""
+    """A submission waiting for its grading worker, with what the worker needs to build its job."""
 
     row: Result
     source: nbformat.NotebookNode
     submission: nbformat.NotebookNode
-    job: dict
-    inputs: dict[str, list]  # grade_id -> this student's secret input sets (never sent back from the sandbox)
-    problems: list[str]
+    problems: list[str]  # found here (the file, edited locked cells); the worker adds the cells naming answers
     record: Path
     key: dict
-    utils_view: str | None
     limits: sandbox.Limits
+    sets: int
+    inputs_key: bytes  # grader.key.submission_key: this submission's secret inputs, without the secret itself
+    views: Path  # where the lesson's withheld view of utils is made (OUT/views)
     retried: bool = False
+
+
+@dataclass
+class Job:
+    """A submission's sandbox job, built on its grading worker (where the answer key, and torch, are imported)."""
+
+    job: dict
+    inputs: dict[str, list]  # grade_id -> this student's secret input sets (never sent back from the sandbox)
+    problems: list[str]  # exercise or added cells that name a library answer
 
 
 def autograde(submissions: Path, out: Path, lesson: str | None = None, options: Options | None = None,
@@ -117,14 +128,10 @@ def autograde(submissions: Path, out: Path, lesson: str | None = None, options: 
             replace(options.limits, wall_seconds=timing.default_timeout(name, source))
         fingerprint = {"lesson": trusted.fingerprint(source, options.sets), "code": code,
                        "limits": {k: v for k, v in asdict(limits).items() if k != "threads"}}
-        view: list[str | None] = []  # made for the lesson's first submission to run (it loads the answer key)
         for student in students:
             row = Result(student, name, 0.0, *_max_points(source), status="graded")
             try:
-                prepared = prepare(submissions, row, source, student_copy, fingerprint, out, options, limits=limits)
-                if isinstance(prepared, Pending):
-                    view = view or [lesson_view(source, out)]
-                    prepared.utils_view = view[0]
+                prepared = prepare(submissions, row, source, student_copy, fingerprint, out, options, limits)
             except Exception as error:  # noqa: BLE001 - one submission can only cost its own row
                 prepared = _with(row, "error", f"grading failed before the run: {type(error).__name__}: {error}"), False
             if isinstance(prepared, Pending):
@@ -188,22 +195,22 @@ def find_lessons(submissions: Path, lesson: str | None) -> list[str]:
     return [name for name in resolve(None) if name in submitted]
 
 
-def lesson_view(source: nbformat.NotebookNode, out: Path) -> str | None:
+def lesson_view(source: nbformat.NotebookNode, views: Path) -> str | None:
     """The copy of utils this lesson's submissions see: the library with the lesson's answers withheld."""
     key = trusted.lesson_key(source)
     answers = {answer: exercise.name for exercise in (key.exercises if key else ()) for answer in exercise.answers}
     if not answers:
         return None
-    view = withheld_view(answers, out / "views")
+    view = withheld_view(answers, views)
     # Bytecode compiled once here, under the name the sandbox imports it by, instead of in every sandbox.
     compileall.compile_dir(view, ddir=str(sandbox.UTILS), quiet=2)
     return str(view)
 
 
 def prepare(submissions: Path, row: Result, source: nbformat.NotebookNode, student_copy: nbformat.NotebookNode,
-            fingerprint: dict, out: Path, options: Options, view: str | None = None,
+            fingerprint: dict, out: Path, options: Options,
             limits: sandbox.Limits | None = None) -> Pending | tuple[Result, bool]:
-    """Everything before the sandbox: (row, reused) when no run is needed, else the Pending job."""
+    """Everything before the grading worker: (row, reused) when no run is needed, else the Pending submission."""
     student, lesson = row.student_id, row.lesson
     if not STUDENT_ID.fullmatch(student):
         return _with(row, "invalid", "student folder name must be letters, digits, '.', '_' or '-'"), False
@@ -236,12 +243,9 @@ def prepare(submissions: Path, row: Result, source: nbformat.NotebookNode, stude
         inspection = inspect(path, source)
     except InvalidSubmission as error:
         return _with(row, "invalid", str(error)), False
-    problems = (inspection.problems + trusted.tampering(inspection.notebook, student_copy)
-                + trusted.reached_for_answers(inspection.notebook, source))
-    limits = limits or options.limits
-    job, inputs = trusted.build_job(inspection.notebook, source, student, limits.cell_seconds, options.sets,
-                                    key["submission_sha256"])
-    return Pending(row, source, inspection.notebook, job, inputs, problems, record, key, view, limits)
+    problems = inspection.problems + trusted.tampering(inspection.notebook, student_copy)
+    return Pending(row, source, inspection.notebook, problems, record, key, limits or options.limits, options.sets,
+                   submission_key(student, lesson, key["submission_sha256"]), out / "views")
 
 
 def notebook_digest(path: Path) -> str:
@@ -351,15 +355,22 @@ def _outcome(future) -> Outcome:
 
 
 def grade(task: Pending, sandboxed: bool) -> Outcome:
-    """On a grading worker: run the submission in a fresh sandbox, then judge it and render its feedback page.
+    """On a grading worker: build the submission's job, run it in a fresh sandbox, then judge it and render its
+    feedback page.
 
     A first try that timed out is sent back unjudged, to be run once more.
     """
-    run = sandbox.run(json.dumps(task.job), task.limits, sandboxed, task.utils_view)
+    try:
+        job = build(task)
+        view = utils_view(task)
+    except Exception as error:  # noqa: BLE001 - one submission can only cost its own row
+        return Outcome(sandbox.Run("", "crashed", "not run"),
+                       error=f"grading failed before the run: {type(error).__name__}: {error}")
+    run = sandbox.run(json.dumps(job.job), task.limits, sandboxed, view)
     if _worth_retrying(run) and not task.retried:
         return Outcome(run)
     try:
-        return Outcome(run, assess(task, run))
+        return Outcome(run, assess(task, run, job))
     except Exception as error:  # noqa: BLE001 - one submission can only cost its own row
         return Outcome(run, error=f"grading failed after the run: {type(error).__name__}: {error}")
 
@@ -383,7 +394,7 @@ def finish(task: Pending, outcome: Outcome, ws: Path, out: Path, gradebook: Grad
     """Record a graded submission everywhere, from this process only: feedback, gradebook, result record."""
     if outcome.error:
         return _with(task.row, "error", outcome.error)
-    assessed = outcome.assessed or assess(task, outcome.run)  # a lost worker's run: nothing came back to judge
+    assessed = outcome.assessed or assess(task, outcome.run, build(task))  # a lost worker: nothing came back
     row, judgement = assessed.row, assessed.judgement
     feedback.save(assessed.page, row, out / "feedback" / row.student_id / row.lesson)
     record_in_gradebook(ws, gradebook, assessed.graded, row, judgement)
@@ -392,23 +403,41 @@ def finish(task: Pending, outcome: Outcome, ws: Path, out: Path, gradebook: Grad
     return row
 
 
-# Judging computes references in this process's torch, whose random state is global: one judge at a time per
-# process (Dask workers are processes of their own, so they judge in parallel).
+# Judging computes references in this process's torch, whose random state is global, and building a job fills the
+# answer key's caches: one at a time per process (Dask workers are processes of their own, so they run in parallel).
 _JUDGING = threading.Lock()
+_VIEWS: dict[tuple[str, str, str], str | None] = {}  # (views folder, lesson fingerprint, code digest) -> the view
 
 
-def assess(task: Pending, run: sandbox.Run) -> Assessed:
+def build(task: Pending) -> Job:
+    """The submission's sandbox job and secret inputs (grader.trusted.build_job), and the cells that name answers."""
+    with _JUDGING:
+        job, inputs = trusted.build_job(task.submission, task.source, task.row.student_id, task.limits.cell_seconds,
+                                        task.sets, task.key["submission_sha256"], task.inputs_key)
+        return Job(job, inputs, trusted.reached_for_answers(task.submission, task.source))
+
+
+def utils_view(task: Pending) -> str | None:
+    """The lesson's withheld view of utils (lesson_view), made once per process and lesson."""
+    made = (str(task.views), task.key["lesson"], task.key["code"])
+    with _JUDGING:
+        if made not in _VIEWS:
+            _VIEWS[made] = lesson_view(task.source, task.views)
+        return _VIEWS[made]
+
+
+def assess(task: Pending, run: sandbox.Run, job: Job) -> Assessed:
     """Judge a finished run and render its feedback; writes nothing."""
     row = task.row
     ended = run.detail or run.status
     with _JUDGING:
-        judgement = trusted.judge(run.events, task.source, task.inputs, ended)
+        judgement = trusted.judge(run.events, task.source, job.inputs, ended)
     row.score = judgement.score
     withheld = trusted.parse_events(run.events)[2].get("withheld")
     called = [f"called the withheld library answer {name}" for name in withheld if isinstance(name, str)][:5] \
         if isinstance(withheld, list) else []
     reasons = ([run.detail + (" (also on a second try)" if task.retried else "")] if run.status != "finished" else [])
-    reasons += task.problems + called + trusted.demonstration_helpers(task.submission, task.source, judgement)
+    reasons += task.problems + job.problems + called + trusted.demonstration_helpers(task.submission, task.source, judgement)
     _with(row, "graded", "; ".join(reasons))
     scores = {g.grade_id: (g.points, g.max_points, "code", g.message) for g in judgement.grades}
     scores.update({gid: (None, pts, "markdown", "") for gid, pts in _written_points(task.source).items()})

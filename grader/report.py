@@ -151,7 +151,7 @@ def exercise_infos(lesson: str, seen: dict[str, float], out: Path | None = None)
              if c.cell_type == "code" and trusted.nbgrader_meta(c).get("solution")}
     references = {trusted.grade_id_of(c): without_markers(c.source) for c in source.cells
                   if c.cell_type == "code" and trusted.nbgrader_meta(c).get("solution")}
-    declared = declared_exercises(lesson, source, out)
+    declared = declared_exercises(lesson, source, out / "workspace" if out is not None else None)
     infos = []
     for cell in source.cells:
         meta = trusted.nbgrader_meta(cell)
@@ -164,16 +164,18 @@ def exercise_infos(lesson: str, seen: dict[str, float], out: Path | None = None)
     return infos
 
 
-def declared_exercises(lesson: str, source: nbformat.NotebookNode, out: Path | None) -> dict[str, list]:
+def declared_exercises(lesson: str, source: nbformat.NotebookNode, workspace: Path | None) -> dict[str, list]:
     """grade_id -> [its exercise cell's id, {misconception id: message}], as the lesson's answer key declares them.
 
-    Kept in OUT/workspace/generated/<lesson>.exercises.json under the digest of the grading code and the lesson
-    source: loading a key imports torch and the lesson's libraries, most of a run that graded nothing (1-1.5 s).
+    Kept in OUT/workspace/generated/<lesson>.exercises.json under the digest of the grading code, the lesson
+    source and its key (registering a lesson writes it: grader.workspace): loading a key imports torch and the
+    lesson's libraries, most of a run that graded nothing (1-1.5 s), and which a grading run on a Dask cluster
+    otherwise leaves to its workers.
     """
     path = answer_key.key_path(source, course())  # a course's key may live outside grader/ (COURSE_ROOT)
     digest = hashlib.sha256(f"{grading_code_digest()}\0{nbformat.writes(source)}".encode()
                             + (path.read_bytes() if path else b"")).hexdigest()
-    saved = out / "workspace" / "generated" / f"{lesson}.exercises.json" if out is not None else None
+    saved = workspace / "generated" / f"{lesson}.exercises.json" if workspace is not None else None
     try:
         record = json.loads(saved.read_text()) if saved else {}
         if record.get("digest") == digest:

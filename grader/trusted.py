@@ -97,8 +97,10 @@ def tampering(submission: nbformat.NotebookNode, student_copy: nbformat.Notebook
 
 
 def build_job(submission: nbformat.NotebookNode, source: nbformat.NotebookNode, student: str, cell_seconds: float,
-              sets: int = answer_key.GRADED_SETS, digest: str = "") -> tuple[dict, dict[str, list]]:
-    """(the job the sandbox runs, the secret inputs per grade_id) for one student's submission (file sha256 `digest`).
+              sets: int = answer_key.GRADED_SETS, digest: str = "",
+              inputs_key: bytes | None = None) -> tuple[dict, dict[str, list]]:
+    """(the job the sandbox runs, the secret inputs per grade_id) for one student's submission (file sha256 `digest`;
+    `inputs_key`: its grader.key.submission_key, when the instructor's secret is not at hand).
 
     The job lists the cells to run in the submission's order; where a test cell stood, the probe of its
     exercise with this student's inputs (plain data). The inputs are also returned, for the judge.
@@ -118,7 +120,7 @@ def build_job(submission: nbformat.NotebookNode, source: nbformat.NotebookNode, 
         if meta.get("solution"):
             cells.append({"index": index, "grade_id": grade_id, "source": student_source})
         elif exercise is not None:
-            inputs[grade_id] = answer_key.graded_inputs(key, exercise, student, sets, digest)
+            inputs[grade_id] = answer_key.graded_inputs(key, exercise, student, sets, digest, inputs_key)
             cells.append({"index": index, "grade_id": grade_id, "probe": {
                 "module": key.probe_module, "exercise": exercise.name, "object": exercise.name,
                 "inputs": [encode_plain(i) for i in inputs[grade_id]]}})

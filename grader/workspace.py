@@ -147,7 +147,21 @@ def _generate_here(lessons: list[str]) -> None:
         result = api.generate_assignment(lesson, force=True)
         Path("logs", f"generate-{lesson}.log").write_text(result.get("log", "") + result.get("error", ""))
         if result["success"]:
+            _keep_declared(lesson)
             print(REGISTERED + lesson, flush=True)
+
+
+def _keep_declared(lesson: str) -> None:
+    """The lesson's declared exercises, for the class report (grader.report.declared_exercises), which then
+    needs no answer key (nor torch) in the grading process; the report makes them itself if this fails."""
+    import nbformat
+
+    from grader.lessons import source_notebook
+    from grader.report import declared_exercises
+    try:
+        declared_exercises(lesson, nbformat.read(source_notebook(lesson), as_version=4), Path.cwd())
+    except Exception as error:  # noqa: BLE001 - the lesson is registered all the same
+        print(f"the declared exercises of {lesson} were not kept: {type(error).__name__}: {error}", flush=True)
 
 
 def _kill_leftovers(pgid: int) -> None:

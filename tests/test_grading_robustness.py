@@ -169,6 +169,27 @@ def test_an_added_cell_claiming_points_is_reported_as_tampering(batch):
     assert float(row["score"]) == 2 and float(row["max_score"]) == 3 and "claims to be graded for 50 points" in row["reason"]
 
 
+def test_a_job_that_cannot_be_built_costs_only_its_row(tmp_path: Path, monkeypatch):
+    """The grading worker builds each job (issue 17: the grading process no longer does); a failure there becomes
+    that submission's reason, and the others are graded."""
+    from grader import autograde
+    subs = tmp_path / "subs"
+    for student in ("ann", "bob"):
+        synthetic.write_submission(synthetic.make_submission(LESSON, "all"), subs, student, LESSON)
+    build_job = trusted.build_job
+
+    def breaks_for_bob(submission, lesson_source, student, *args):
+        if student == "bob":
+            raise ValueError("an input builder broke")
+        return build_job(submission, lesson_source, student, *args)
+
+    monkeypatch.setattr(trusted, "build_job", breaks_for_bob)
+    graded = {r.student_id: r for r in autograde.autograde(subs, tmp_path / "out", progress=False)}
+    assert graded["ann"].status == "graded" and graded["ann"].score == graded["ann"].max_score == 3, graded["ann"]
+    assert graded["bob"].status == "error" and graded["bob"].score == 0, graded["bob"]
+    assert graded["bob"].reason == "grading failed before the run: ValueError: an input builder broke"
+
+
 def test_the_default_time_limit_comes_from_the_reference_grading_time(tmp_path: Path):
     """A submission sleeping under the cell limit is stopped at the lesson's own limit, not after ten minutes."""
     from grader import timing

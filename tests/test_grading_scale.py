@@ -44,10 +44,18 @@ def scores(out: Path) -> dict[str, float]:
         return {r["student_id"]: float(r["score"]) for r in csv.DictReader(f)}
 
 
-def test_a_local_dask_cluster_grades_like_local_workers(tmp_path: Path):
+def test_a_local_dask_cluster_grades_like_local_workers_and_leaves_torch_to_them(tmp_path: Path):
+    """The workers build the jobs (from each submission's inputs key) and judge them; the grading process only
+    inspects and records, and never imports torch (issue 17: it was 1-1.5 s of every run's serial start)."""
     expected = make_class(tmp_path / "subs", 4)
-    grade(tmp_path / "subs", tmp_path / "out", "--scheduler", "local", "--workers", "2")
+    run = subprocess.run([sys.executable, "-c", "import sys\nfrom grader.__main__ import main\n"
+                          f"main(['autograde', {str(tmp_path / 'subs')!r}, '--out', {str(tmp_path / 'out')!r}, "
+                          "'--scheduler', 'local', '--workers', '2'])\n"
+                          "print('torch imported' if 'torch' in sys.modules else 'no torch')"],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
     assert scores(tmp_path / "out") == expected
+    assert "class report: " in run.stdout and run.stdout.strip().endswith("no torch"), run.stdout
 
 
 def test_a_killed_batch_resumes_and_regrading_is_idempotent(tmp_path: Path):

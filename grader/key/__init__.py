@@ -260,19 +260,28 @@ def _seed(kind: bytes, *parts: object, key: bytes = b"public") -> int:
     return int.from_bytes(hmac.new(key, message, hashlib.sha256).digest()[:8], "big") >> 1
 
 
+def submission_key(student: str, lesson: str, submission: str = "") -> bytes:
+    """The key of one submission's secret inputs, derived from the instructor's secret (which it does not reveal).
+
+    A grading worker builds that submission's inputs from it alone, so the secret itself never leaves this process.
+    """
+    return hmac.new(secret(), b"submission\0" + f"{student}\0{lesson}\0{submission}".encode(), hashlib.sha256).digest()
+
+
 def graded_inputs(key: LessonKey, exercise: Exercise, student: str, sets: int = GRADED_SETS,
-                  submission: str = "") -> list[Plain]:
+                  submission: str = "", inputs_key: bytes | None = None) -> list[Plain]:
     """Secret inputs for (student, lesson, exercise, submission): reproducible from the secret, never the visible ones.
 
     `submission` (the notebook's sha256) makes every new version of a notebook meet new inputs: a submission
     that printed its inputs cannot come back with a table of answers for them. A regrade of the same file
-    meets the same inputs.
+    meets the same inputs. `inputs_key`: the submission's `submission_key`, when already made.
     """
     from utils.checks import encode_plain
     visible = _visible_encodings(key, exercise)
+    inputs_key = inputs_key or submission_key(student, key.lesson, submission)
     chosen, attempt = [], 0
     while len(chosen) < sets:
-        seed = _seed(b"graded", student, key.lesson, exercise.name, submission, attempt, key=secret())
+        seed = _seed(b"graded", exercise.name, attempt, key=inputs_key)
         inputs = exercise.inputs(_generator(seed))
         attempt += 1
         if not any(encode_plain(v) in visible for case, v in inputs.items() if case not in exercise.fixed_cases):
