@@ -202,7 +202,7 @@ def lesson_view(source: nbformat.NotebookNode, views: Path) -> str | None:
     if not answers:
         return None
     view = withheld_view(answers, views)
-    # Bytecode compiled once here, under the name the sandbox imports it by, instead of in every sandbox.
+    # Bytecode compiled once per grading process, under the name the sandbox imports it by, not in every sandbox.
     compileall.compile_dir(view, ddir=str(sandbox.UTILS), quiet=2)
     return str(view)
 
@@ -286,7 +286,7 @@ class Outcome:
 
     run: sandbox.Run
     assessed: Assessed | None = None  # None: not judged (to be run again, or the worker was lost)
-    error: str = ""  # why judging failed
+    error: str = ""  # why building the job or judging failed
 
 
 def run_all(pending: list[Pending], options: Options):
@@ -394,7 +394,9 @@ def finish(task: Pending, outcome: Outcome, ws: Path, out: Path, gradebook: Grad
     """Record a graded submission everywhere, from this process only: feedback, gradebook, result record."""
     if outcome.error:
         return _with(task.row, "error", outcome.error)
-    assessed = outcome.assessed or assess(task, outcome.run, build(task))  # a lost worker: nothing came back
+    if outcome.assessed is None:  # the worker was lost twice: not the submission's grade, so nothing is recorded
+        return _with(task.row, "error", f"{outcome.run.detail} (also on a second try; the next run tries again)")
+    assessed = outcome.assessed
     row, judgement = assessed.row, assessed.judgement
     feedback.save(assessed.page, row, out / "feedback" / row.student_id / row.lesson)
     record_in_gradebook(ws, gradebook, assessed.graded, row, judgement)
@@ -413,15 +415,16 @@ def build(task: Pending) -> Job:
     """The submission's sandbox job and secret inputs (grader.trusted.build_job), and the cells that name answers."""
     with _JUDGING:
         job, inputs = trusted.build_job(task.submission, task.source, task.row.student_id, task.limits.cell_seconds,
-                                        task.sets, task.key["submission_sha256"], task.inputs_key)
+                                        task.sets, inputs_key=task.inputs_key)
         return Job(job, inputs, trusted.reached_for_answers(task.submission, task.source))
 
 
 def utils_view(task: Pending) -> str | None:
-    """The lesson's withheld view of utils (lesson_view), made once per process and lesson."""
+    """The lesson's withheld view of utils (lesson_view), made once per process and lesson, and again if its folder
+    went (a Dask worker can outlive a run whose OUT was deleted)."""
     made = (str(task.views), task.key["lesson"], task.key["code"])
     with _JUDGING:
-        if made not in _VIEWS:
+        if made not in _VIEWS or (_VIEWS[made] is not None and not Path(_VIEWS[made]).is_dir()):
             _VIEWS[made] = lesson_view(task.source, task.views)
         return _VIEWS[made]
 

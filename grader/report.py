@@ -169,8 +169,8 @@ def declared_exercises(lesson: str, source: nbformat.NotebookNode, workspace: Pa
 
     Kept in OUT/workspace/generated/<lesson>.exercises.json under the digest of the grading code, the lesson
     source and its key (registering a lesson writes it: grader.workspace): loading a key imports torch and the
-    lesson's libraries, most of a run that graded nothing (1-1.5 s), and which a grading run on a Dask cluster
-    otherwise leaves to its workers.
+    lesson's libraries, most of a run that graded nothing (1-1.5 s), and which the grading process of a run on
+    Dask workers otherwise never needs.
     """
     path = answer_key.key_path(source, course())  # a course's key may live outside grader/ (COURSE_ROOT)
     digest = hashlib.sha256(f"{grading_code_digest()}\0{nbformat.writes(source)}".encode()

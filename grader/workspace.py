@@ -2,8 +2,9 @@
 
 OUT/workspace/ holds source/ (the lessons' nbgrader sources), autograded/ (each graded submission),
 gradebook.db (automatic scores, and the manual ones instructors enter in formgrader) and logs/.
-nbgrader itself only registers the lessons here (generate_assignment, in one subprocess); running and
-judging submissions is grader.sandbox's and grader.trusted's job. A lesson is registered again only when
+nbgrader itself only registers the lessons here (generate_assignment, in one subprocess, which also keeps each
+lesson's declared exercises for the class report); running and judging submissions is grader.sandbox's and
+grader.trusted's job. A lesson is registered again only when
 its fingerprint changed (generated/<lesson>.sha256: its source folder, the nbgrader config and version, and
 the grading code), or when the gradebook no longer has it.
 """
@@ -101,7 +102,8 @@ def nbgrader_env() -> dict[str, str]:
 
 def generate(workspace: Path, lessons: list[str], timeout: float) -> tuple[list[str], str | None]:
     """nbgrader's generate_assignment for each lesson, all in one process (`python -m grader.workspace`): nbgrader's
-    imports cost about 3 s, a lesson's conversion a fraction of one.
+    imports cost about 3 s, a lesson's conversion a fraction of one (keeping its declared exercises loads its answer
+    key, and torch: about 1 s, once).
 
     Returns (the lessons registered, why the others were not: None when every lesson was). Each lesson's log is
     logs/generate-<lesson>.log, the process's own output logs/generate.log.

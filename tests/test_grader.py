@@ -212,6 +212,24 @@ def test_feedback_pages_are_nbconvert_pages_without_its_second_parse():
         feedback.offline.without_remote_loads(nbconvert_page), "html.parser"))
 
 
+def test_a_grading_process_makes_the_lessons_view_again_when_its_folder_went(tmp_path: Path):
+    """A Dask worker keeps the views it made, and can outlive a run whose OUT was deleted: it must never hand a
+    sandbox a folder that is gone (bwrap would fail, or without a sandbox the answers would not be withheld)."""
+    from types import SimpleNamespace
+
+    from grader import autograde
+    from grader.lessons import source_notebook
+
+    lesson = "01_superposition_basics"
+    task = SimpleNamespace(source=nbformat.read(source_notebook(lesson), as_version=4), views=tmp_path / "views",
+                           key={"lesson": "its fingerprint", "code": "the code digest"})
+    view = autograde.utils_view(task)
+    assert view is not None and (Path(view) / "metrics.py").is_file()
+    assert autograde.utils_view(task) == view  # made once
+    shutil.rmtree(tmp_path / "views")
+    assert autograde.utils_view(task) == view and (Path(view) / "metrics.py").is_file()
+
+
 def test_a_withheld_class_withholds_its_static_methods_too(tmp_path: Path):
     """TopKSparseAutoencoder.top_k answers lesson 08's topk_activation: in the view it raises WithheldAnswer, as the
     class itself does, instead of being missing (an AttributeError would be judged as just another mistake)."""

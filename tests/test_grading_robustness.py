@@ -178,16 +178,44 @@ def test_a_job_that_cannot_be_built_costs_only_its_row(tmp_path: Path, monkeypat
         synthetic.write_submission(synthetic.make_submission(LESSON, "all"), subs, student, LESSON)
     build_job = trusted.build_job
 
-    def breaks_for_bob(submission, lesson_source, student, *args):
+    def breaks_for_bob(submission, lesson_source, student, *args, **kwargs):
         if student == "bob":
             raise ValueError("an input builder broke")
-        return build_job(submission, lesson_source, student, *args)
+        return build_job(submission, lesson_source, student, *args, **kwargs)
 
     monkeypatch.setattr(trusted, "build_job", breaks_for_bob)
     graded = {r.student_id: r for r in autograde.autograde(subs, tmp_path / "out", progress=False)}
     assert graded["ann"].status == "graded" and graded["ann"].score == graded["ann"].max_score == 3, graded["ann"]
     assert graded["bob"].status == "error" and graded["bob"].score == 0, graded["bob"]
     assert graded["bob"].reason == "grading failed before the run: ValueError: an input builder broke"
+
+
+def test_a_worker_lost_twice_is_an_error_left_for_the_next_run(tmp_path: Path, monkeypatch):
+    """A grading worker that fails on both tries says nothing about the submission: its row is an error, and no
+    result is recorded, so the next run grades it again."""
+    from grader import autograde
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for student in ("ann", "bob"):
+        synthetic.write_submission(synthetic.make_submission(LESSON, "all"), subs, student, LESSON)
+    tries = []
+
+    def fails_for_bob(task, sandboxed):
+        if task.row.student_id == "bob":
+            tries.append(task.retried)
+            raise RuntimeError("the worker's process died")
+        return grade(task, sandboxed)
+
+    grade = autograde.grade
+    monkeypatch.setattr(autograde, "grade", fails_for_bob)
+    graded = {r.student_id: r for r in autograde.autograde(subs, out, progress=False)}
+    assert tries == [False, True] and graded["ann"].score == 3, graded["ann"]
+    assert graded["bob"].status == "error", graded["bob"]
+    assert graded["bob"].reason == ("the grading worker failed: RuntimeError: the worker's process died "
+                                    "(also on a second try; the next run tries again)")
+    assert not (out / "results" / "bob").exists()
+    monkeypatch.undo()
+    again = {r.student_id: r for r in autograde.autograde(subs, out, progress=False)}
+    assert again["bob"].status == "graded" and again["bob"].score == 3, again["bob"]
 
 
 def test_the_default_time_limit_comes_from_the_reference_grading_time(tmp_path: Path):

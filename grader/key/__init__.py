@@ -278,7 +278,8 @@ def graded_inputs(key: LessonKey, exercise: Exercise, student: str, sets: int = 
     """
     from utils.checks import encode_plain
     visible = _visible_encodings(key, exercise)
-    inputs_key = inputs_key or submission_key(student, key.lesson, submission)
+    if inputs_key is None:
+        inputs_key = submission_key(student, key.lesson, submission)
     chosen, attempt = [], 0
     while len(chosen) < sets:
         seed = _seed(b"graded", exercise.name, attempt, key=inputs_key)
