@@ -440,7 +440,8 @@ def assess(task: Pending, run: sandbox.Run, job: Job) -> Assessed:
     called = [f"called the withheld library answer {name}" for name in withheld if isinstance(name, str)][:5] \
         if isinstance(withheld, list) else []
     reasons = ([run.detail + (" (also on a second try)" if task.retried else "")] if run.status != "finished" else [])
-    reasons += task.problems + job.problems + called + trusted.demonstration_helpers(task.submission, task.source, judgement)
+    reasons += (task.problems + job.problems + called
+                + trusted.demonstration_helpers(task.submission, task.source, judgement))
     _with(row, "graded", "; ".join(reasons))
     scores = {g.grade_id: (g.points, g.max_points, "code", g.message) for g in judgement.grades}
     scores.update({gid: (None, pts, "markdown", "") for gid, pts in _written_points(task.source).items()})
