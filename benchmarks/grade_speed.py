@@ -170,7 +170,7 @@ class Batch:
 
     @property
     def rest(self) -> float:
-        """What the run costs beyond its submissions at the steady rate: the CLI's start, preparing the jobs,
+        """What the run costs beyond its submissions at the steady rate: the CLI's start, inspecting the files,
         the cluster's start, the first submission's imports in a fresh worker, closing the cluster, the report."""
         return self.seconds - len(self.recorded) * self.interval
 

@@ -4,9 +4,8 @@ OUT/workspace/ holds source/ (the lessons' nbgrader sources), autograded/ (each 
 gradebook.db (automatic scores, and the manual ones instructors enter in formgrader) and logs/.
 nbgrader itself only registers the lessons here (generate_assignment, in one subprocess, which also keeps each
 lesson's declared exercises for the class report); running and judging submissions is grader.sandbox's and
-grader.trusted's job. A lesson is registered again only when
-its fingerprint changed (generated/<lesson>.sha256: its source folder, the nbgrader config and version, and
-the grading code), or when the gradebook no longer has it.
+grader.trusted's job. A lesson is registered again only when its fingerprint changed (generated/<lesson>.sha256:
+its source folder, the nbgrader config and version, and the grading code), or when the gradebook no longer has it.
 """
 
 from __future__ import annotations
