@@ -167,7 +167,9 @@ def _float_traps() -> list[tuple[int, float]]:
                 if dim * exact**2 >= 1:
                     break
                 N = dim * (1 - exact**2) / (1 - dim * exact**2)
-                if N.denominator == 1 and math.floor(dim * (1 - eps**2) / (1 - dim * eps**2)) != N:
+                # Both ways of writing it must land below N: dim * eps**2 and dim * eps * eps round differently.
+                plain = (dim * (1 - eps**2) / (1 - dim * eps**2), dim * (1 - eps * eps) / (1 - dim * eps * eps))
+                if N.denominator == 1 and all(math.floor(value) != N for value in plain):
                     traps.append((dim, eps))
     return traps
 
