@@ -7,8 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+from grader import skip_collection_at_exit
+
 
 def main(argv: list[str] | None = None) -> int:
+    skip_collection_at_exit()
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     release = commands.add_parser("release", help="regenerate notebooks/<lesson>/ from solutions/<lesson>/")

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import nbformat
 from tqdm.auto import tqdm
 
-from grader import feedback, sandbox, timing, trusted, workspace
+from grader import feedback, sandbox, skip_collection_at_exit, timing, trusted, workspace
 from grader.key import GRADED_SETS, submission_key
 from grader.view import withheld_view
 from grader.lessons import resolve, source_notebook, student_notebook
@@ -360,6 +360,7 @@ def grade(task: Pending, sandboxed: bool) -> Outcome:
 
     A first try that timed out is sent back unjudged, to be run once more.
     """
+    skip_collection_at_exit()  # a Dask worker's exit (closing the cluster) waits for it
     try:
         job = build(task)
         view = utils_view(task)
